@@ -1,0 +1,198 @@
+"""`rag`: index a seeds folder, ask questions, check the index.
+
+Heavy libraries (torch, faiss, spaCy, gradio) are imported inside the commands that need them,
+so `rag --help` and usage errors are instant.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from rag.config import Config
+from rag.errors import QuestionFileError
+
+
+
+def _config(index_dir: str | None, seeds: str | None = None, model: str | None = None) -> Config:
+    return Config.from_env(index_dir=index_dir, seeds_dir=seeds, model=model)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures into `rag: error: ...` and exit status 1, never a traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if not isinstance(exc, user_error_types()):
+            raise
+        click.echo(f"rag: error: {exc}", err=True)
+        sys.exit(1)
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Failures a user causes or fixes (bad paths, bad input, missing model or index)."""
+    from embeddings.index import IndexFileError
+    from embeddings.registry import ModelNotAvailable
+    from rag.errors import RagError
+
+    return (RagError, OSError, ModelNotAvailable, IndexFileError)
+
+
+index_dir_option = click.option(
+    "--index-dir", envvar="RAG_INDEX_DIR", type=click.Path(file_okay=False), default=None,
+    help="Index folder (default .rag, or $RAG_INDEX_DIR).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Offline question answering over a folder of documents, with cited passages.
+
+    \b
+    Example:
+      rag index --seeds seeds/
+      rag ask "Who succeeded Stoltenberg?"
+    """
+
+
+def _progress_factory():
+    """A tqdm bar for encoding when stdout is a terminal, else nothing."""
+    if not sys.stdout.isatty():
+        return None
+    from tqdm import tqdm
+
+    def factory(total: int):
+        bar = tqdm(total=total, unit="passage", desc="encoding", leave=False)
+        return bar.update
+
+    return factory
+
+
+@main.command()
+@click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None, help="Seeds folder (default seeds/).")
+@index_dir_option
+@click.option("--model", default=None, help="Packaged embedding model (default: the index's, or all-MiniLM-L6-v2).")
+@click.option("--rebuild", is_flag=True, help="Discard the store and index everything again.")
+def index(seeds: str | None, index_dir: str | None, model: str | None, rebuild: bool) -> None:
+    """Index the seeds folder; only new or changed passages are encoded.
+
+    \b
+    Example:
+      rag index --seeds ~/notes --index-dir ~/.notes-index
+    """
+    with user_errors():
+        from rag.indexer import index_seeds
+
+        report = index_seeds(_config(index_dir, seeds, model), progress=_progress_factory(), rebuild=rebuild)
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"indexed: {report.summary()}")
+
+
+@main.command()
+@click.argument("question", required=False)
+@index_dir_option
+@click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Number of citations (default 5).")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "rrf"]), default=None, help="Retrieval mode.")
+@click.option("--model", default=None, help="Fail unless the index was built with this model.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@click.option("--questions", type=click.Path(exists=True, dir_okay=False), help="File of questions (lines or JSONL).")
+def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | None, model: str | None,
+        as_json: bool, questions: str | None) -> None:
+    """Answer QUESTION from the indexed documents, citing passages.
+
+    \b
+    Examples:
+      rag ask "Who succeeded Stoltenberg?"
+      rag ask "When was NATO created?" --json -k 3
+      rag ask --questions questions.jsonl --json
+    """
+    with user_errors():
+        if questions:
+            batch = read_question_lines(Path(questions))
+            as_json = True
+        elif question is None or not question.strip():
+            raise click.UsageError('give a question, e.g. rag ask "Who succeeded Stoltenberg?", or --questions FILE')
+        else:
+            batch = [question]
+        from rag.qa import QA
+
+        qa = QA(_config(index_dir, model=model))
+        try:
+            for q in batch:
+                answer = qa.ask(q, k=k, mode=mode)
+                if as_json:
+                    click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+                else:
+                    click.echo(format_answer(answer))
+        finally:
+            qa.close()
+
+
+def read_question_lines(path: Path) -> list[str]:
+    """Questions from a file: one per line, or JSON Lines with a "question" key."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise QuestionFileError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(item.get("question"), str) or not item["question"].strip():
+                raise QuestionFileError(f"{path}:{n}: no \"question\" string")
+            line = item["question"]
+        out.append(line)
+    if not out:
+        raise QuestionFileError(f"{path} holds no questions")
+    return out
+
+
+def format_answer(answer) -> str:
+    lines = [answer.text or "", ""]
+    for n, c in enumerate(answer.citations, 1):
+        snippet = c.text if len(c.text) <= 300 else c.text[:297] + "..."
+        lines.append(f"[{n}] {c.title} ({c.path}, paragraph {c.ordinal + 1}, score {c.score:.3f})")
+        lines.append(f"    {snippet}")
+    return "\n".join(lines)
+
+
+@main.command()
+@index_dir_option
+@click.option("--check", is_flag=True, help="Verify integrity; exit 1 with the problem if any.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(index_dir: str | None, check: bool, as_json: bool) -> None:
+    """Show the index: generation, counts, model, dimension, time of last index.
+
+    \b
+    Example:
+      rag status --check
+    """
+    with user_errors():
+        from rag.status import check_index, index_status
+
+        config = _config(index_dir)
+        info = index_status(config)
+        if as_json:
+            click.echo(json.dumps(info, indent=2))
+        else:
+            for key, value in info.items():
+                click.echo(f"{key}: {value}")
+        if check:
+            problems = check_index(config)
+            for problem in problems:
+                click.echo(f"rag: check failed: {problem}", err=True)
+            if problems:
+                sys.exit(1)
+            click.echo("check: ok")
+
+
+if __name__ == "__main__":
+    main()

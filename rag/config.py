@@ -1,0 +1,92 @@
+"""The one configuration object: defaults <- environment <- explicit overrides (CLI flags).
+
+Building a Config loads nothing; it is plain data that can be saved beside an index.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# Environment variables that override defaults (flags override these in turn).
+ENV_VARS = {
+    "seeds_dir": "RAG_SEEDS_DIR",
+    "index_dir": "RAG_INDEX_DIR",
+    "model": "RAG_MODEL",
+}
+
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Config:
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path = Path(".rag")
+    # None: the model the index was built with (or DEFAULT_MODEL for a new index).
+    model: str | None = None
+    # Passages longer than this many words are split at sentence boundaries. MiniLM's window
+    # is 256 word pieces (~1.3 per English word), and the title is embedded with the passage,
+    # so 160 words keeps nearly every passage inside the window. Counted in words, not model
+    # tokens, so that the passages (the unit of citation) do not depend on the model.
+    max_passage_words: int = 160
+    max_file_bytes: int = 20 * 1024 * 1024
+    encode_batch_size: int = 64
+    # Torch threads for encoding. One thread avoids barrier stalls when another process holds
+    # a core on a 2-core machine (DESIGN.md, "Measured so far": 15 ms vs ~870 ms per query).
+    torch_threads: int = 1
+    k: int = 5
+    mode: str = "hybrid"
+    candidates: int = 50
+    # Weight of the dense score in the convex mix of min-max-normalised scores.
+    dense_weight: float = 0.5
+    max_question_chars: int = 2000
+    extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Config":
+        """Defaults, then RAG_* environment variables, then non-None overrides."""
+        values: dict[str, Any] = {}
+        for name, var in ENV_VARS.items():
+            if os.environ.get(var):
+                values[name] = os.environ[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        converted: dict[str, Any] = {}
+        for name, value in data.items():
+            default = getattr(cls, name, None)
+            if isinstance(default, Path):
+                value = Path(value)
+            elif isinstance(default, tuple):
+                value = tuple(value)
+            converted[name] = value
+        return cls(**converted)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+            elif isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def store_path(self) -> Path:
+        return self.index_dir / "store.sqlite"

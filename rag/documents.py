@@ -1,0 +1,202 @@
+"""Load seed documents: list, read, decode, HTML to text, title; every bad file is named.
+
+Seeds are untrusted input. A file that cannot be indexed is skipped with a warning that
+names it and says why; the rest of the folder is still indexed.
+
+Decisions (documented in README "Seed files"):
+- invalid UTF-8 is decoded as cp1252 (latin-1 where cp1252 has holes) with a warning, since
+  such files are nearly always Windows text and losing them is worse than a rare wrong glyph;
+- UTF-16 with a BOM is decoded as UTF-16, with a note;
+- two files with identical bytes are indexed once, under the first name in sorted order,
+  and the other name is reported.
+"""
+from __future__ import annotations
+
+from rag.errors import RagError
+
+import hashlib
+import html
+import os
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Iterable
+
+BOMS_UTF16 = (b"\xff\xfe", b"\xfe\xff")
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str  # path relative to the seeds folder, without extension
+    path: str  # path relative to the seeds folder
+    title: str
+    text: str  # decoded text; passage offsets index into it
+    sha256: str  # of the raw bytes
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class SeedsError(RagError):
+    """The seeds folder itself is unusable (missing, not a folder)."""
+
+
+def list_seed_files(seeds_dir: Path, extensions: Iterable[str]) -> list[Path]:
+    """Files under seeds_dir with a known extension, sorted; hidden files and folders skipped."""
+    if not seeds_dir.exists():
+        raise SeedsError(f"seeds folder {seeds_dir} does not exist")
+    if not seeds_dir.is_dir():
+        raise SeedsError(f"seeds folder {seeds_dir} is not a folder")
+    exts = {e.lower() for e in extensions}
+    found = []
+    for root, dirs, files in os.walk(seeds_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in exts:
+                found.append(Path(root) / name)
+    return sorted(found)
+
+
+def load_documents(seeds_dir: Path, extensions: Iterable[str], max_bytes: int) -> LoadResult:
+    result = LoadResult()
+    seen_ids: dict[str, str] = {}
+    seen_hashes: dict[str, str] = {}
+    root = seeds_dir.resolve()
+    for path in list_seed_files(seeds_dir, extensions):
+        rel = path.relative_to(seeds_dir).as_posix()
+        try:
+            raw = _read_checked(path, root, max_bytes)
+            text, note = decode(raw)
+        except SkipFile as skip:
+            result.warnings.append(f"skipped {rel}: {skip}")
+            continue
+        if note:
+            result.warnings.append(f"{rel}: {note}")
+        if path.suffix.lower() in {".html", ".htm"}:
+            text = html_to_text(text)
+        if not text.strip():
+            result.warnings.append(f"skipped {rel}: no text (empty or whitespace only)")
+            continue
+        doc_id = rel.rsplit(".", 1)[0]
+        digest = hashlib.sha256(raw).hexdigest()
+        if doc_id in seen_ids:
+            result.warnings.append(f"skipped {rel}: document id {doc_id!r} is already used by {seen_ids[doc_id]}")
+            continue
+        if digest in seen_hashes:
+            result.warnings.append(f"skipped {rel}: same content as {seen_hashes[digest]} (indexed once)")
+            continue
+        seen_ids[doc_id] = rel
+        seen_hashes[digest] = rel
+        result.documents.append(Document(doc_id, rel, title_of(text, fallback=doc_id), text, digest))
+    return result
+
+
+class SkipFile(Exception):
+    """Raised with the reason a file is not indexed."""
+
+
+def _read_checked(path: Path, root: Path, max_bytes: int) -> bytes:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise SkipFile("broken symlink") from None
+        if not target.is_relative_to(root):
+            raise SkipFile(f"symlink points outside the seeds folder ({target})")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SkipFile(f"{size:,} bytes is over the size cap of {max_bytes:,} bytes")
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SkipFile("file disappeared while indexing") from None
+    except PermissionError:
+        raise SkipFile("permission denied (unreadable file)") from None
+    except IsADirectoryError:
+        raise SkipFile("is a folder") from None
+    except OSError as exc:
+        raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise SkipFile(f"over the size cap of {max_bytes:,} bytes")
+    if not raw.strip():
+        raise SkipFile("no text (empty or whitespace only)")
+    return raw
+
+
+def decode(raw: bytes) -> tuple[str, str | None]:
+    """(text, note): UTF-8 (BOM allowed), UTF-16 with BOM, else cp1252 with a note.
+
+    Raises SkipFile for binary content (NUL bytes outside UTF-16).
+    """
+    if raw.startswith(BOMS_UTF16):
+        try:
+            return raw.decode("utf-16"), "decoded as UTF-16 (byte-order mark found)"
+        except UnicodeDecodeError:
+            raise SkipFile("starts with a UTF-16 byte-order mark but is not valid UTF-16") from None
+    if b"\x00" in raw:
+        raise SkipFile("binary file (contains NUL bytes)")
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        where = exc.start
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return text, f"not valid UTF-8 (first bad byte at offset {where}); decoded as Windows-1252"
+
+
+def title_of(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:200]
+    return fallback
+
+
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+    "section", "article", "header", "footer", "blockquote", "pre", "title", "hr",
+}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in {"script", "style", "noscript", "template"}:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style", "noscript", "template"}:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML page, block elements separated by blank lines.
+
+    Passage offsets for an HTML seed index into this extracted text (stored with the document).
+    """
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    text = html.unescape("".join(parser.parts))
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r" *\n *", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

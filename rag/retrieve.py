@@ -1,0 +1,152 @@
+"""Retrieval: dense (FAISS) and lexical (FTS5 BM25) candidates, fused, over one generation.
+
+Each query runs inside one SQLite read transaction, so the FAISS generation, the passage
+texts and the FTS results all come from the same committed snapshot even while `rag index`
+publishes a new one.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from embeddings import Encoder
+from embeddings import index as faiss_index
+from rag.config import Config
+from rag.store import Store, StoredPassage, StoreError
+
+MODES = ("hybrid", "dense", "bm25", "rrf")
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: StoredPassage
+    score: float  # the mode's fused score (higher is better)
+    dense: float | None  # cosine similarity, if the passage was a dense candidate
+    lexical: float | None  # BM25 score, if it was a lexical candidate
+
+
+@dataclass
+class Retrieved:
+    hits: list[Hit]
+    generation: int
+    query_vector: np.ndarray | None
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+
+
+class ModelMismatch(StoreError):
+    """Asked with a model whose vectors this index does not have."""
+
+
+class Retriever:
+    """Holds the store connection, the encoder and the loaded FAISS index across queries."""
+
+    def __init__(self, config: Config, warn: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.store = Store.open(config.store_path)
+        self.warn = warn or (lambda msg: print(msg, file=sys.stderr))
+        active = self.store.get_meta("model_name")
+        if active is None:
+            raise StoreError(f"the index at {config.index_dir} has no published generation: run `rag index`")
+        if config.model and config.model != active:
+            raise ModelMismatch(
+                f"the index at {config.index_dir} was built with {active}, not {config.model}: "
+                f"run `rag index --model {config.model}` to build that model's vectors"
+            )
+        self.encoder = Encoder(active, threads=config.torch_threads, batch_size=config.encode_batch_size)
+        self._faiss = None
+        self._faiss_generation = -1
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _index_for_snapshot(self):
+        """The FAISS index of the snapshot's generation: loaded once, rebuilt if the file is bad."""
+        generation = self.store.generation
+        if generation == self._faiss_generation:
+            return self._faiss
+        info = self.store.faiss_info()
+        try:
+            index = faiss_index.load_verified(self.config.index_dir, info)
+        except faiss_index.IndexFileError as exc:
+            dim = int(self.store.get_meta("dim"))
+            ids, vectors = self.store.passage_vectors(self.store.get_meta("model"), dim)
+            index = faiss_index.build(ids, vectors, dim)
+            self.warn(f"{exc}; rebuilt in memory from {len(ids)} stored vectors (`rag index` writes it back)")
+        self._faiss, self._faiss_generation = index, generation
+        return index
+
+    def search(self, question: str, k: int | None = None, mode: str | None = None) -> Retrieved:
+        k = k or self.config.k
+        mode = mode or self.config.mode
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+        depth = max(self.config.candidates, k)
+        timings: dict[str, float] = {}
+        query_vector = None
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        if mode != "bm25":
+            t = time.perf_counter()
+            query_vector = self.encoder.encode_query(question)
+            timings["embed"] = (time.perf_counter() - t) * 1000
+        with self.store.transaction(write=False):
+            generation = self.store.generation
+            if mode != "bm25":
+                t = time.perf_counter()
+                scores, ids = faiss_index.search(self._index_for_snapshot(), query_vector, depth)
+                dense = list(zip(ids.tolist(), scores.tolist()))
+                timings["dense"] = (time.perf_counter() - t) * 1000
+            if mode != "dense":
+                t = time.perf_counter()
+                lexical = self.store.lexical_search(question, depth)
+                timings["lexical"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            ranked = fuse(dense, lexical, mode, self.config.dense_weight)[:k]
+            timings["fusion"] = (time.perf_counter() - t) * 1000
+            passages = self.store.passages_by_id(pid for pid, _ in ranked)
+        dense_of, lexical_of = dict(dense), dict(lexical)
+        hits = [
+            Hit(passages[pid], score, dense_of.get(pid), lexical_of.get(pid))
+            for pid, score in ranked
+            if pid in passages
+        ]
+        return Retrieved(hits, generation, query_vector, timings)
+
+
+def fuse(
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+    mode: str,
+    dense_weight: float,
+    rrf_k: int = 60,
+) -> list[tuple[int, float]]:
+    """Rank passage ids by the mode's score, best first; ties broken by id for determinism."""
+    if mode == "dense":
+        scores = dict(dense)
+    elif mode == "bm25":
+        scores = dict(lexical)
+    elif mode == "rrf":
+        scores = {}
+        for ranking in (dense, lexical):
+            for rank, (pid, _) in enumerate(ranking):
+                scores[pid] = scores.get(pid, 0.0) + 1.0 / (rrf_k + rank + 1)
+    else:  # hybrid: convex mix of min-max-normalised scores; absent from a list counts as 0
+        d, l = _minmax(dense), _minmax(lexical)
+        scores = {
+            pid: dense_weight * d.get(pid, 0.0) + (1 - dense_weight) * l.get(pid, 0.0)
+            for pid in d.keys() | l.keys()
+        }
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _minmax(pairs: list[tuple[int, float]]) -> dict[int, float]:
+    if not pairs:
+        return {}
+    values = [s for _, s in pairs]
+    low, high = min(values), max(values)
+    span = high - low
+    return {pid: (s - low) / span if span > 0 else 1.0 for pid, s in pairs}

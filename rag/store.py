@@ -1,0 +1,308 @@
+"""SQLite store: the source of truth for documents, passages, vectors and the lexical index.
+
+One file, `store.sqlite`, in WAL mode so readers keep a consistent snapshot while a writer
+publishes a new generation. Passage ids come from AUTOINCREMENT and are never reused, so a
+FAISS id always names the passage it was built from or none at all.
+"""
+from __future__ import annotations
+
+from rag.errors import RagError
+
+import json
+import re
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from embeddings.index import IndexFileInfo
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL,
+    title TEXT NOT NULL, text TEXT NOT NULL, indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    embed_hash TEXT NOT NULL  -- sha256 of the text given to the encoder (title + passage)
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS passages_hash ON passages(embed_hash);
+CREATE TABLE IF NOT EXISTS vectors (
+    model TEXT NOT NULL,  -- model fingerprint: name@weights-hash
+    embed_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,  -- float32, L2-normalised
+    PRIMARY KEY (model, embed_hash)
+) WITHOUT ROWID;
+-- rowid = passages.id. Porter stemming measured better than plain unicode61 (DESIGN.md).
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(title, text, tokenize='porter unicode61');
+"""
+
+# Words that carry no evidence on their own; dropping them keeps FTS5 OR-queries fast on
+# large corpora (every posting list of "the" would be read) without changing BM25 much.
+STOPWORDS = frozenset(
+    """a an and are as at be been but by did do does for from had has have he her his how i if in
+    into is it its of on or she so than that the their them then there these they this to was were
+    what when where which who whom whose why will with would you your""".split()
+)
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class StoreError(RagError):
+    """The store cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    id: int
+    doc_id: str
+    title: str
+    path: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    doc_id: str
+    path: str
+    sha256: str
+    title: str
+    passages: int
+    indexed_at: float
+
+
+def fts_query(question: str) -> str | None:
+    """An FTS5 OR-query of the question's content words, each quoted (no FTS syntax leaks)."""
+    words: list[str] = []
+    for token in _TOKEN.findall(question.lower()):
+        if token not in STOPWORDS and token not in words:
+            words.append(token)
+    if not words:
+        words = list(dict.fromkeys(_TOKEN.findall(question.lower())))
+    return " OR ".join(f'"{w}"' for w in words) or None
+
+
+class Store:
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, create: bool = False) -> "Store":
+        """Open (or with create=True, create) the store and check its schema version."""
+        rebuild_hint = "delete it or run `rag index --rebuild` to rebuild it from the seeds"
+        if not path.exists() and not create:
+            raise StoreError(f"no index at {path}: run `rag index` first")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=FULL")
+            store = cls(path, conn)
+            version = store._schema_version()
+            if version is None:
+                if not create:
+                    raise StoreError(f"{path} is not a seed-rag index: {rebuild_hint}")
+                conn.executescript(_SCHEMA)  # idempotent; executescript commits on its own
+                store.set_meta("schema_version", str(SCHEMA_VERSION))
+            elif version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} has schema version {version}, this seed-rag reads version {SCHEMA_VERSION}: {rebuild_hint}"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is unreadable or corrupt ({exc}): {rebuild_hint}") from None
+        return store
+
+    def _schema_version(self) -> int | None:
+        has_meta = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            return None
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[None]:
+        """BEGIN IMMEDIATE for writers (one at a time), plain BEGIN for a read snapshot."""
+        self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta --------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0"))
+
+    def faiss_info(self) -> IndexFileInfo | None:
+        raw = self.get_meta("faiss")
+        return IndexFileInfo(**json.loads(raw)) if raw else None
+
+    def set_faiss_info(self, info: IndexFileInfo) -> None:
+        self.set_meta("faiss", json.dumps(info.__dict__))
+
+    # -- documents and passages --------------------------------------------------------------
+    def document_hashes(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT doc_id, sha256 FROM documents"))
+
+    def documents(self) -> list[DocumentRow]:
+        rows = self.conn.execute(
+            """SELECT d.doc_id, d.path, d.sha256, d.title, COUNT(p.id), d.indexed_at
+               FROM documents d LEFT JOIN passages p ON p.doc_id = d.doc_id
+               GROUP BY d.doc_id ORDER BY d.doc_id"""
+        )
+        return [DocumentRow(*row) for row in rows]
+
+    def document_text(self, doc_id: str) -> str | None:
+        row = self.conn.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> None:
+        for doc_id in doc_ids:
+            self.conn.execute(
+                "DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id=?)", (doc_id,)
+            )
+            self.conn.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))  # passages cascade
+
+    def insert_document(self, doc, passages, embed_hashes: list[str]) -> None:
+        """Insert a Document and its Passages (rag.documents / rag.passages types)."""
+        self.conn.execute(
+            "INSERT INTO documents(doc_id, path, sha256, title, text, indexed_at) VALUES (?,?,?,?,?,?)",
+            (doc.doc_id, doc.path, doc.sha256, doc.title, doc.text, time.time()),
+        )
+        for passage, embed_hash in zip(passages, embed_hashes):
+            cur = self.conn.execute(
+                'INSERT INTO passages(doc_id, ordinal, start, "end", text, embed_hash) VALUES (?,?,?,?,?,?)',
+                (doc.doc_id, passage.ordinal, passage.start, passage.end, passage.text, embed_hash),
+            )
+            self.conn.execute(
+                "INSERT INTO passages_fts(rowid, title, text) VALUES (?,?,?)", (cur.lastrowid, doc.title, passage.text)
+            )
+
+    def passages_by_id(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"""SELECT p.id, p.doc_id, d.title, d.path, p.ordinal, p.start, p."end", p.text
+                FROM passages p JOIN documents d ON d.doc_id = p.doc_id WHERE p.id IN ({marks})""",
+            ids,
+        )
+        return {row[0]: StoredPassage(*row) for row in rows}
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "documents": one("SELECT COUNT(*) FROM documents"),
+            "passages": one("SELECT COUNT(*) FROM passages"),
+            "vectors": one("SELECT COUNT(*) FROM vectors"),
+        }
+
+    # -- vectors -----------------------------------------------------------------------------
+    def missing_vectors(self, model: str) -> list[tuple[str, int]]:
+        """(embed_hash, any passage id with it) for passages with no vector under `model`."""
+        return list(
+            self.conn.execute(
+                """SELECT p.embed_hash, MIN(p.id) FROM passages p
+                   WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.model=? AND v.embed_hash=p.embed_hash)
+                   GROUP BY p.embed_hash""",
+                (model,),
+            )
+        )
+
+    def has_vectors(self, model: str, hashes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        hashes = list(hashes)
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                h for (h,) in self.conn.execute(
+                    f"SELECT embed_hash FROM vectors WHERE model=? AND embed_hash IN ({marks})", [model, *chunk]
+                )
+            )
+        return found
+
+    def put_vectors(self, model: str, hashes: list[str], vectors: np.ndarray) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO vectors(model, embed_hash, vector) VALUES (?,?,?)",
+            ((model, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)),
+        )
+
+    def prune_vectors(self) -> int:
+        """Drop vectors no passage uses any more (every model), so the store does not grow forever."""
+        cur = self.conn.execute(
+            "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM passages)"
+        )
+        return cur.rowcount
+
+    def passage_vectors(self, model: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of every passage, in id order; raises StoreError if any vector is missing."""
+        rows = self.conn.execute(
+            """SELECT p.id, v.vector FROM passages p
+               LEFT JOIN vectors v ON v.model=? AND v.embed_hash=p.embed_hash ORDER BY p.id""",
+            (model,),
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if any(r[1] is None for r in rows):
+            raise StoreError(f"{self.path}: some passages have no {model} vector; run `rag index --model ...`")
+        blob = b"".join(r[1] for r in rows)
+        vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
+        return ids, vectors
+
+    def vector_dim(self, model: str) -> int:
+        row = self.conn.execute("SELECT length(vector) FROM vectors WHERE model=? LIMIT 1", (model,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} holds no vectors for model {model}")
+        return row[0] // 4
+
+    def vector_models(self) -> list[str]:
+        return [m for (m,) in self.conn.execute("SELECT DISTINCT model FROM vectors ORDER BY model")]
+
+    # -- lexical search ----------------------------------------------------------------------
+    def lexical_search(self, question: str, limit: int) -> list[tuple[int, float]]:
+        """(passage id, BM25 score, higher is better) from FTS5."""
+        query = fts_query(question)
+        if query is None:
+            return []
+        rows = self.conn.execute(
+            # bm25() is lower-is-better; title column weighted below the passage text.
+            "SELECT rowid, -bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY bm25(passages_fts, 0.5, 1.0) LIMIT ?",
+            (query, limit),
+        )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def integrity_problems(self) -> list[str]:
+        rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
