@@ -1,0 +1,62 @@
+"""Shared fixtures: the real packaged model, loaded once; a seeds index built once per session."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "000_81de98d510058a00.txt"
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+RAG = str(Path(sys.executable).with_name("rag"))
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from embeddings import Encoder
+
+    enc = Encoder("all-MiniLM-L6-v2")
+    enc.encode(["warm up"])
+    return enc
+
+
+@pytest.fixture(scope="session")
+def seed_config(tmp_path_factory, encoder):
+    """A Config whose index holds the project's seeds/, built once with the real model."""
+    from rag.config import Config
+    from rag.indexer import index_seeds
+
+    config = Config(seeds_dir=SEEDS, index_dir=tmp_path_factory.mktemp("seed-index"))
+    index_seeds(config, encoder=encoder)
+    return config
+
+
+@pytest.fixture(scope="session")
+def seed_qa(seed_config):
+    from rag.qa import QA
+
+    qa = QA(seed_config)
+    yield qa
+    qa.close()
+
+
+def run_rag(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
+    """Run the installed `rag` console script; returns CompletedProcess with text output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([RAG, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def seeds_copy(tmp_path):
+    """A writable copy of seeds/ for tests that change documents."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
