@@ -44,6 +44,13 @@ class Config:
     # Weight of the dense score in the convex mix of min-max-normalised scores.
     dense_weight: float = 0.5
     max_question_chars: int = 2000
+    # Abstention: logistic confidence over answer signals (rag/qa.py), calibrated by
+    # bench/calibrate_abstention.py on the shared sets with gold documents removed.
+    conf_bias: float = -6.0
+    conf_w_dense: float = 8.0
+    conf_w_overlap: float = 4.0
+    conf_w_typed: float = 1.0
+    abstain_below: float = 0.5
     extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
 
     @classmethod

@@ -9,7 +9,7 @@ from typing import Iterator
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace
 # and a capital, digit or opening quote. Cheap and model-free; good enough for chunking.
-_SENTENCE_END = re.compile(r"""(?<=[.!?])["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])""")
+_SENTENCE_END = re.compile(r"""(?:(?<=[.!?])|(?<=[.!?]["'”’)\]]))\s+(?=["'“‘(\[]?[A-Z0-9])""")
 _WORD = re.compile(r"\S+")
 
 

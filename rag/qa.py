@@ -1,22 +1,41 @@
 """The question-answering pipeline the CLI, the evaluator and the UI all call."""
 from __future__ import annotations
 
-from rag.errors import RagError
-
+import math
 import time
 from typing import Callable
 
-from rag.answer import NOT_FOUND, Answer, Citation, compose
+from rag.answer import NOT_FOUND, Answer, Citation, Extracted, extract
 from rag.config import Config
-from rag.retrieve import Retriever
+from rag.errors import RagError
+from rag.retrieve import Hit, Retriever
 
 
 class QuestionError(RagError):
     """The question itself is unusable (empty, too long)."""
 
 
+def confidence(extracted: Extracted | None, top: Hit | None, config: Config) -> float:
+    """Probability-like confidence that the answer is supported, from retrieval and answer signals.
+
+    A logistic model over: the cited passage's cosine similarity to the question, the share of
+    the question's content words in the answer sentence, and whether a span of the asked-for
+    type was found. Weights and threshold are calibrated by `bench/calibrate_abstention.py`.
+    """
+    if extracted is None or top is None:
+        return 0.0
+    cosine = top.dense if top.dense is not None else 0.0
+    z = (
+        config.conf_bias
+        + config.conf_w_dense * cosine
+        + config.conf_w_overlap * extracted.overlap
+        + config.conf_w_typed * float(extracted.typed)
+    )
+    return 1.0 / (1.0 + math.exp(-z))
+
+
 class QA:
-    """Loads the index once (and the model on the first question) and answers questions."""
+    """Loads the index once (and the models on the first question) and answers questions."""
 
     def __init__(self, config: Config, warn: Callable[[str], None] | None = None) -> None:
         self.config = config
@@ -38,17 +57,24 @@ class QA:
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
         question = self.check_question(question)
         retrieved = self.retriever.search(question, k=k, mode=mode)
+        hits = retrieved.hits
         t = time.perf_counter()
-        text, source = compose(question, retrieved.hits, retrieved.query_vector, self.retriever.encoder)
+        extracted = extract(question, hits)
+        if extracted is not None and extracted.hit_index:
+            # The passage the answer comes from is cited first; the rest keep their order.
+            hits = [hits[extracted.hit_index]] + [h for i, h in enumerate(hits) if i != extracted.hit_index]
+        conf = confidence(extracted, hits[0] if hits else None, self.config)
         retrieved.timings["answer"] = (time.perf_counter() - t) * 1000
-        citations = [Citation.from_hit(h) for h in retrieved.hits]
-        abstained = text is None
+        abstained = extracted is None or conf < self.config.abstain_below
         return Answer(
             question=question,
-            text=NOT_FOUND if abstained else text,
+            text=NOT_FOUND if abstained else extracted.text,
             abstained=abstained,
-            source=source,
-            citations=citations,
+            source=None if abstained else extracted.source,
+            citations=[Citation.from_hit(h) for h in hits],
+            sentence=None if extracted is None else extracted.sentence,
+            sentence_source=None if extracted is None else extracted.sentence_source,
+            confidence=conf,
             generation=retrieved.generation,
             timings=retrieved.timings,
         )

@@ -1,0 +1,65 @@
+"""What a question asks for: its expected answer types and its content words.
+
+No extractive QA model ships its weights on PyPI, so the answer step relies on the question
+word to decide what kind of span answers it (DESIGN decision 4).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.store import STOPWORDS
+
+_WORD = re.compile(r"[\w'’-]+")
+
+PERSON_LIKE = ("PERSON", "ORG", "NORP")
+TIME_LIKE = ("DATE", "TIME")
+NUMBER_LIKE = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE")
+PLACE_LIKE = ("GPE", "LOC", "FAC")
+
+# (pattern on the lower-cased question, expected entity labels), first match wins.
+_RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+    (re.compile(r"\bhow (many|much)\b"), ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")),
+    (re.compile(r"\bhow old\b"), ("DATE", "CARDINAL")),
+    (re.compile(r"\bhow (long|far|big|large|tall|high|wide|deep|heavy|fast)\b"), ("DATE", "TIME", "QUANTITY", "CARDINAL")),
+    (re.compile(r"\b(what|which) (year|date|day|month|century|decade|time|period|era)\b"), TIME_LIKE),
+    (re.compile(r"\b(what|which) (percentage|percent|proportion|share)\b"), ("PERCENT",)),
+    (re.compile(r"\b(what|which) (country|city|state|region|place|continent|nation|town|location)\b"), PLACE_LIKE),
+    (re.compile(r"\bwhen\b"), TIME_LIKE),
+    (re.compile(r"\bwhere\b"), PLACE_LIKE),
+    (re.compile(r"\b(who|whom|whose)\b"), PERSON_LIKE),
+    (re.compile(r"\b(what|which) (company|organization|organisation|team|group|party|agency|university)\b"), ("ORG",)),
+    (re.compile(r"\b(what|which) (language|nationality|religion)\b"), ("NORP", "LANGUAGE")),
+    (re.compile(r"\b(what|which) (person|man|woman|king|president|leader|player|author|scientist)\b"), ("PERSON",)),
+]
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    text: str
+    labels: tuple[str, ...]  # expected entity labels; () = a noun phrase or the sentence
+    terms: frozenset[str]  # stemmed content words
+
+
+def stem(word: str) -> str:
+    """A deliberately light stemmer: enough to match 'succeeded'/'succeed', 'joined'/'join'."""
+    w = word.lower().strip("'’-")
+    w = re.sub(r"['’]s$", "", w)
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)] + repl
+    return w
+
+
+def terms_of(text: str) -> list[str]:
+    return [stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS]
+
+
+def analyse(question: str) -> QuestionInfo:
+    lower = question.lower()
+    labels: tuple[str, ...] = ()
+    for pattern, wanted in _RULES:
+        if pattern.search(lower):
+            labels = wanted
+            break
+    return QuestionInfo(question, labels, frozenset(terms_of(question)))
