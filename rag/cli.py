@@ -164,6 +164,48 @@ def format_answer(answer) -> str:
     return "\n".join(lines)
 
 
+def _auth_pair(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise click.BadParameter("expected USER:PASS, e.g. --auth alice:s3cret")
+    return user, password
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 makes the page reachable from the network.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
+@click.option("--auth", default=None, metavar="USER:PASS", callback=_auth_pair,
+              help="Require this user name and password, for the page and the API.")
+@click.option("--share", is_flag=True, help="Also publish a public gradio.live link (needs internet; use with --auth).")
+@click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None,
+              help="Seeds folder; uploads are saved here (default seeds/).")
+@index_dir_option
+def chat(host: str, port: int, auth: tuple[str, str] | None, share: bool, seeds: str | None,
+         index_dir: str | None) -> None:
+    """Serve the chat page: answers with cited, highlighted passages; document uploads.
+
+    \b
+    Examples:
+      rag chat                                # http://127.0.0.1:7860
+      rag chat --port 8080 --auth alice:s3cret
+    """
+    with user_errors():
+        config = _config(index_dir, seeds)
+        if not config.store_path.exists():
+            from rag.indexer import index_seeds
+
+            click.echo(f"no index in {config.index_dir} yet: indexing {config.seeds_dir} first", err=True)
+            click.echo(f"indexed: {index_seeds(config, progress=_progress_factory()).summary()}", err=True)
+        if share and auth is None:
+            click.echo("warning: --share without --auth lets anyone with the link use the app", err=True)
+        from ui.app import serve
+
+        serve(config, host=host, port=port, auth=auth, share=share, echo=click.echo)
+
+
 @main.command()
 @index_dir_option
 @click.option("--check", is_flag=True, help="Verify integrity; exit 1 with the problem if any.")

@@ -1,0 +1,121 @@
+"""Follow-up questions: replace a personal pronoun with the name the conversation is about.
+
+"How old is he?" after "Who succeeded Stoltenberg?" (answer "Mark Rutte") is searched as
+"How old is Mark Rutte?", so retrieval always works on a self-contained question. The rule is
+small on purpose, so a user can predict it (the chat shows the rewritten question):
+
+- only third-person personal pronouns are resolved (he, she, him, her, his, hers, they, them,
+  their); "it" is left alone because it is mostly not a reference ("how long did it take?");
+- after a who-question the referent is its answer (a short answer's capitalised words, or in an
+  answer sentence the first run of capitalised words the question did not name); after any
+  other question, or an abstention, it is the first name in that question; when the latest
+  turn names no one, older turns are tried in turn;
+- a question without such a pronoun, or a conversation with no name in it, is asked as typed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+# Pronoun -> how to substitute a name for it.
+SUBJECT_OR_OBJECT = {"he", "she", "him", "they", "them"}
+POSSESSIVE = {"his", "their", "hers"}  # "hers" -> "X's" reads fine in a question
+# "her" is an object before these words or at the end ("ask her about"), else possessive ("her job").
+_AFTER_OBJECT_HER = {
+    "about", "after", "as", "at", "before", "by", "for", "from", "in", "into", "of", "on", "over",
+    "since", "to", "under", "with", "and", "or", "but", "if", "that", "when", "while", "so",
+}
+# Capitalised words that never start a name (question words, sentence-initial function words).
+_NOT_NAMES = {
+    "who", "whom", "whose", "what", "when", "where", "why", "how", "which", "did", "does", "do", "is",
+    "are", "was", "were", "can", "could", "will", "would", "should", "has", "have", "had", "tell",
+    "and", "but", "or", "the", "a", "an", "in", "on", "at", "of", "for", "to", "by", "with", "from",
+    "i", "he", "she", "it", "they", "we", "you", "his", "her", "their", "its", "this", "that", "these",
+    "those", "there", "then", "after", "before", "since", "last", "former", "updated", "said",
+}
+SHORT_ANSWER_WORDS = 6
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_WHO = re.compile(r"\s*(who|whom)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One finished exchange: the question as searched, and the answer text (None if abstained)."""
+
+    question: str
+    answer: str | None
+
+
+def resolve(question: str, history: Sequence[Turn]) -> str:
+    """The question with its personal pronouns replaced by the conversation's referent."""
+    words = list(_WORD.finditer(question))
+    pronouns = [m for m in words if m.group().lower() in SUBJECT_OR_OBJECT | POSSESSIVE | {"her"}]
+    if not pronouns:
+        return question
+    referent = find_referent(history)
+    if referent is None:
+        return question
+    out, last = [], 0
+    for m in pronouns:
+        out.append(question[last : m.start()])
+        out.append(_substitute(m, referent, question))
+        last = m.end()
+    out.append(question[last:])
+    return "".join(out)
+
+
+def find_referent(history: Sequence[Turn]) -> str | None:
+    """The name a pronoun most likely points to, newest turn first.
+
+    After a who-question the answer is the person ("Mark Rutte"); after any other question
+    (when, where, how old...) the answer is a date, place or number, so the person is the
+    first name in the question ("Rutte" in "When did Rutte become prime minister?").
+    """
+    for turn in reversed(history):
+        asked = names_in(turn.question)
+        if turn.answer and _WHO.match(turn.question):
+            answer_names = names_in(turn.answer)
+            if len(_WORD.findall(turn.answer)) <= SHORT_ANSWER_WORDS and answer_names:
+                return answer_names[0]
+            # An answer sentence names the asked-about person too: take a name the question lacks.
+            asked_words = {w.lower() for name in asked for w in name.split()}
+            fresh = [n for n in answer_names if not asked_words & {w.lower() for w in n.split()}]
+            if fresh:
+                return fresh[0]
+        if asked:
+            return asked[0]
+    return None
+
+
+def names_in(text: str) -> list[str]:
+    """Runs of capitalised words separated only by spaces ("Dutch Prime Minister Mark Rutte")."""
+    names: list[str] = []
+    run: list[re.Match[str]] = []
+    for m in _WORD.finditer(text):
+        word = m.group()
+        is_name = word[0].isupper() and word.lower() not in _NOT_NAMES
+        if is_name and run and text[run[-1].end() : m.start()].isspace():
+            run.append(m)
+            continue
+        if run:
+            names.append(_run_text(text, run))
+        run = [m] if is_name else []
+    if run:
+        names.append(_run_text(text, run))
+    return names
+
+
+def _run_text(text: str, run: list[re.Match[str]]) -> str:
+    return re.sub(r"['’]s$", "", text[run[0].start() : run[-1].end()])
+
+
+def _substitute(m: re.Match[str], referent: str, question: str) -> str:
+    word = m.group().lower()
+    if word in POSSESSIVE:
+        return f"{referent}'s"
+    if word == "her":
+        following = _WORD.match(question[m.end() :].lstrip())
+        if following and following.group().lower() not in _AFTER_OBJECT_HER:
+            return f"{referent}'s"
+    return referent

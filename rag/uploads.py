@@ -1,0 +1,119 @@
+"""Uploaded files into the seeds folder, then the same incremental indexing as `rag index`.
+
+An upload is untrusted: its name may try to leave the folder ("../../evil.txt"), its bytes may
+be binary or huge. Each file gets a safe name inside the seeds folder, or a message that says
+why it was refused; a refused file writes nothing.
+"""
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from embeddings import Encoder
+from rag.config import Config
+from rag.documents import SkipFile, decode
+from rag.errors import RagError
+from rag.indexer import IndexReport, ProgressFactory, index_seeds
+
+MAX_NAME_CHARS = 100
+# Decoded text with more control characters than this share is a binary file in disguise.
+MAX_CONTROL_SHARE = 0.01
+
+
+class UploadError(RagError):
+    """An uploaded file that cannot go into the seeds folder; the message says why."""
+
+
+@dataclass(frozen=True)
+class SavedUpload:
+    original: str  # the name the user's browser sent
+    path: Path  # where it now lives, inside the seeds folder
+    already_there: bool = False  # an identical file already had that name
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    saved: list[SavedUpload] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # one message per refused file
+    index: IndexReport | None = None  # None when nothing new was saved
+
+
+def safe_name(original: str, extensions: Sequence[str]) -> str:
+    """A file name with no folder part, no leading dot, only word characters, '.', '-' and '_'."""
+    base = re.split(r"[\\/]", unicodedata.normalize("NFKC", original))[-1]
+    stem, dot, ext = base.rpartition(".")
+    ext = f".{ext.lower()}"
+    if not dot or ext not in extensions:
+        raise UploadError(f"{original!r}: only {', '.join(extensions)} files can be indexed")
+    stem = re.sub(r"[^\w.-]+", "_", stem)
+    stem = re.sub(r"\.{2,}", ".", stem).strip("._-")[:MAX_NAME_CHARS] or "upload"
+    return stem + ext
+
+
+def check_text(raw: bytes, original: str) -> None:
+    """Raise UploadError unless `raw` is non-empty text."""
+    if not raw.strip():
+        raise UploadError(f"{original!r} is empty")
+    try:
+        text, _ = decode(raw)
+    except SkipFile as reason:
+        raise UploadError(f"{original!r} is not a text file ({reason}); upload .txt, .md or .html text") from None
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
+    if controls > MAX_CONTROL_SHARE * len(text):
+        raise UploadError(
+            f"{original!r} is not a text file ({controls:,} control characters); upload .txt, .md or .html text"
+        )
+
+
+def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, extensions: Sequence[str]) -> SavedUpload:
+    """Copy an uploaded file into seeds_dir under a safe, unused name (never overwriting)."""
+    name = safe_name(original, extensions)
+    size = source.stat().st_size
+    if size > max_bytes:  # checked before reading, so a huge file is never loaded into memory
+        raise UploadError(f"{original!r} is {size:,} bytes; the upload limit is {max_bytes:,} bytes")
+    raw = source.read_bytes()
+    check_text(raw, original)
+    root = seeds_dir.resolve()
+    stem, ext = os.path.splitext(name)
+    tmp = root / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: the indexer skips it
+    tmp.write_bytes(raw)
+    try:
+        for n in range(1, 1000):
+            target = root / (name if n == 1 else f"{stem}-{n}{ext}")
+            if target.resolve().parent != root:  # defence in depth; safe_name already prevents it
+                raise UploadError(f"{original!r} would be saved outside the seeds folder")
+            if target.exists() and target.read_bytes() == raw:
+                return SavedUpload(original, target, already_there=True)
+            try:
+                os.link(tmp, target)  # atomic, and fails instead of overwriting
+            except FileExistsError:
+                continue
+            return SavedUpload(original, target)
+        raise UploadError(f"{original!r}: too many files named like {name} in the seeds folder")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ingest_uploads(
+    config: Config,
+    files: Sequence[tuple[Path, str]],
+    encoder: Encoder | None = None,
+    progress: ProgressFactory | None = None,
+) -> UploadReport:
+    """Save each (temporary path, original name) into the seeds folder, then index incrementally."""
+    saved: list[SavedUpload] = []
+    refused: list[str] = []
+    for source, original in files:
+        try:
+            saved.append(save_upload(source, original, config.seeds_dir, config.max_file_bytes, config.extensions))
+        except UploadError as exc:
+            refused.append(str(exc))
+    if not any(not s.already_there for s in saved):
+        return UploadReport(saved, refused, None)
+    report = index_seeds(config, progress=progress, encoder=encoder)
+    return UploadReport(saved, refused, report)

@@ -1,0 +1,191 @@
+"""The Gradio chat page: Chat, Documents and Settings tabs, and one public API endpoint, `/ask`.
+
+A thin shell (DESIGN decision 6): answers come from `rag` through `ui.backend.Backend`, and
+everything shown is rendered by `ui.render`, which escapes all document and user text.
+Every UI event is private; only `/ask` is callable by API clients.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from rag.config import Config
+from rag.errors import RagError
+from rag.followup import Turn
+from rag.indexer import ProgressFactory
+from rag.retrieve import MODES
+from ui import render
+from ui.backend import Backend
+
+EXAMPLES = (
+    "Who succeeded Stoltenberg?",
+    "How old is he?",
+    "What did Stoltenberg warn about?",
+    "When did Rutte become prime minister of the Netherlands?",
+)
+MAX_K = 20
+HISTORY_TURNS = 5  # follow-ups look this many exchanges back
+SHOWN_QUESTION_CHARS = 300  # a rejected, overlong question is shown shortened in the chat
+PRIVATE = {"api_visibility": "private"}
+
+
+class ChatServerError(RagError):
+    """The server cannot start (port taken, bad address); the message says what to change."""
+
+
+def build_app(backend: Backend) -> gr.Blocks:
+    config = backend.config
+
+    def respond(question: str, messages: list[dict], turns: list[Turn], k: float, mode: str):
+        question = question or ""
+        try:
+            turn = backend.chat(question, turns[-HISTORY_TURNS:], k=int(k), mode=mode)
+        except RagError as exc:
+            shown = question.strip()
+            if len(shown) > SHOWN_QUESTION_CHARS:
+                shown = shown[:SHOWN_QUESTION_CHARS] + "…"
+            messages = messages + [
+                {"role": "user", "content": render.escape_html(shown)},
+                {"role": "assistant", "content": render.escape_html(f"Sorry: {exc}.")},
+            ]
+            return messages, messages, turns, gr.skip(), question
+        messages = messages + [
+            {"role": "user", "content": render.escape_html(turn.asked)},
+            {"role": "assistant", "content": render.chat_reply(turn.answer, turn.asked)},
+        ]
+        return messages, messages, turns + [turn.as_turn()], render.sources_panel(turn.answer), ""
+
+    def clear():
+        return [], [], [], render.sources_panel(None)
+
+    def documents() -> str:
+        rows, status = backend.documents()
+        return render.documents_table(rows, status)
+
+    def upload(paths: list[str] | None, progress=gr.Progress()):
+        files = [(Path(p), Path(p).name) for p in paths or []]
+        report = backend.upload(files, progress=_progress(progress, "indexing uploads"))
+        return render.upload_result(report), documents(), None
+
+    def reindex(progress=gr.Progress()):
+        report = backend.reindex(progress=_progress(progress, "re-indexing seeds"))
+        lines = [f"indexed: {report.summary()}"] + [f"warning: {w}" for w in report.warnings]
+        return render.message_list(lines), documents()
+
+    def ask(question: str, k: int = config.k, mode: str = config.mode) -> dict[str, Any]:
+        """Answer a question from the indexed documents: the same JSON as `rag ask --json`."""
+        if mode not in MODES:
+            raise gr.Error(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not 1 <= int(k) <= MAX_K:
+            raise gr.Error(f"k must be between 1 and {MAX_K}, not {k}")
+        try:
+            return backend.ask(question, k=int(k), mode=mode).to_dict()
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+
+    with gr.Blocks(title="seed-rag", analytics_enabled=False) as demo:
+        messages = gr.State([])
+        turns = gr.State([])
+        gr.HTML(render.header(config.seeds_dir))
+        with gr.Tab("Chat"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation", elem_id="chat", height=460, render_markdown=False, sanitize_html=True,
+                        feedback_options=None, buttons=["copy"],
+                    )
+                    with gr.Row():
+                        question = gr.Textbox(
+                            placeholder="Ask about your documents, e.g. Who succeeded Stoltenberg?",
+                            show_label=False, elem_id="question", scale=5, autofocus=True,
+                        )
+                        ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
+                    gr.HTML('<div class="rag-try">Try one of these:</div>')
+                    with gr.Row():
+                        example_buttons = [gr.Button(q, size="sm", elem_classes=["rag-example"]) for q in EXAMPLES]
+                    clear_button = gr.Button("New conversation", size="sm", elem_id="clear")
+                with gr.Column(scale=2):
+                    sources = gr.HTML(render.sources_panel(None), elem_id="sources")
+        with gr.Tab("Documents"):
+            status = gr.HTML(elem_id="documents")
+            files = gr.File(
+                label=f"Add documents ({', '.join(config.extensions)}); they are saved into the seeds folder and indexed",
+                file_count="multiple", file_types=list(config.extensions), type="filepath", elem_id="upload",
+            )
+            upload_message = gr.HTML(elem_id="upload-message")
+            reindex_button = gr.Button("Re-index seeds", elem_id="reindex")
+        with gr.Tab("Settings"):
+            k = gr.Slider(1, MAX_K, value=config.k, step=1, label="Number of citations", elem_id="k")
+            mode = gr.Dropdown(list(MODES), value=config.mode, label="Retrieval mode", elem_id="mode")
+
+        chat_inputs = [question, messages, turns, k, mode]
+        chat_outputs = [chatbot, messages, turns, sources, question]
+        answering = {"show_progress_on": [chatbot, sources], **PRIVATE}
+        question.submit(respond, chat_inputs, chat_outputs, **answering)
+        ask_button.click(respond, chat_inputs, chat_outputs, **answering)
+        for button, text in zip(example_buttons, EXAMPLES):
+            button.click(_constant(text), None, question, **PRIVATE).then(respond, chat_inputs, chat_outputs, **answering)
+        clear_button.click(clear, None, [chatbot, messages, turns, sources], **PRIVATE)
+        files.upload(upload, files, [upload_message, status, files], **PRIVATE)
+        reindex_button.click(reindex, None, [upload_message, status], **PRIVATE)
+        demo.load(documents, None, status, **PRIVATE)
+        gr.api(ask, api_name="ask")
+    return demo
+
+
+def _constant(value: str) -> Callable[[], str]:
+    return lambda: value
+
+
+def _progress(progress: gr.Progress, desc: str) -> ProgressFactory:
+    """Adapt index_seeds' progress(total) -> update(n) protocol to a Gradio progress bar."""
+
+    def factory(total: int) -> Callable[[int], None]:
+        done = 0
+        progress((0, total), desc=desc, unit="passages")
+
+        def update(n: int) -> None:
+            nonlocal done
+            done += n
+            progress((done, total), desc=desc, unit="passages")
+
+        return update
+
+    return factory
+
+
+def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
+          auth: tuple[str, str] | None = None, share: bool = False) -> tuple[gr.Blocks, str]:
+    """Launch without blocking; returns the app and its local URL."""
+    demo = build_app(backend)
+    theme = gr.themes.Default(  # system fonts: the page loads nothing from the internet
+        font=[gr.themes.Font("system-ui"), "sans-serif"], font_mono=[gr.themes.Font("ui-monospace"), "monospace"]
+    )
+    try:
+        _, url, _ = demo.launch(
+            server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=True, quiet=True,
+            max_file_size=backend.config.max_file_bytes, ssr_mode=False, mcp_server=False, show_error=False,
+            theme=theme, css=render.CSS,
+        )
+    except OSError as exc:
+        raise ChatServerError(f"cannot serve on {host}:{port} ({exc}); pass another --port or --host") from None
+    return demo, url
+
+
+def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+          share: bool = False, echo: Callable[[str], None] = print) -> None:
+    """`rag chat`: load the index and the model, serve until interrupted."""
+    backend = Backend(config)
+    backend.warm_up()
+    demo, url = start(backend, host, port, auth, share)
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        echo(f"warning: listening on {host}: other machines on the network can reach this page")
+    echo(f"seed-rag chat: {url}  (Ctrl+C to stop)")
+    if demo.share_url:
+        echo(f"public link (anyone with it can use the app): {demo.share_url}")
+    try:
+        demo.block_thread()
+    finally:
+        backend.close()
