@@ -23,6 +23,20 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The chat page (`rag chat`): indexes seeds/ if needed (only new or changed text is encoded), then
+# serves http://$(CHAT_HOST):$(CHAT_PORT) until Ctrl+C. More flags via CHAT_ARGS, e.g. --auth me:secret.
+CHAT_HOST ?= 127.0.0.1
+CHAT_PORT ?= 7860
+.PHONY: chat screenshot
+
+chat: $(STAMP)
+	$(BIN)/rag index
+	$(BIN)/rag chat --host $(CHAT_HOST) --port $(CHAT_PORT) $(CHAT_ARGS)
+
+# docs/chat.png for the README: the page answering in headless Chromium (Debian's /usr/bin/chromium).
+screenshot: $(STAMP)
+	$(BIN)/python -m ui.screenshot docs/chat.png
+
 index: $(STAMP)
 	$(BIN)/rag index
 

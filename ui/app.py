@@ -178,8 +178,8 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple
           share: bool = False, echo: Callable[[str], None] = print) -> None:
     """`rag chat`: load the index and the model, serve until interrupted."""
     backend = Backend(config)
+    demo, url = start(backend, host, port, auth, share)  # first, so a taken port fails fast
     backend.warm_up()
-    demo, url = start(backend, host, port, auth, share)
     if host not in {"127.0.0.1", "localhost", "::1"}:
         echo(f"warning: listening on {host}: other machines on the network can reach this page")
     echo(f"seed-rag chat: {url}  (Ctrl+C to stop)")

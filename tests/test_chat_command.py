@@ -1,0 +1,80 @@
+"""`make chat` / `rag chat`: the real commands serve the page, and say clearly when they cannot."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+from conftest import ROOT, run_rag
+from ui.screenshot import free_port
+
+STARTUP_SECONDS = 240  # indexing + model load on a shared 2-core machine
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, deadline: float) -> list[str]:
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break  # the process ended
+        lines.append(line.rstrip())
+        if needle in line:
+            return lines
+    raise AssertionError(f"never printed {needle!r}; output:\n" + "\n".join(lines))
+
+
+def test_make_chat_indexes_then_serves_the_page(tmp_path, seeds_copy):
+    port = free_port()
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_SEEDS_DIR": str(seeds_copy)}
+    # -o: the venv is set up already (make test did it); the test is about what `chat` runs.
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "chat", f"CHAT_PORT={port}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        lines = wait_for_line(proc, f"seed-rag chat: {url}", time.monotonic() + STARTUP_SECONDS)
+        assert any(line.startswith("indexed: 1 documents (1 new") for line in lines)
+        with urllib.request.urlopen(url) as page:
+            assert page.status == 200 and b"<html" in page.read()
+        with urllib.request.urlopen(url + "config") as config:
+            assert json.load(config)["title"] == "seed-rag"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert (tmp_path / "index" / "store.sqlite").exists()
+
+
+def test_chat_on_a_taken_port_says_so(seed_config):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_rag("chat", "--port", str(port), "--index-dir", str(seed_config.index_dir),
+                         "--seeds", str(seed_config.seeds_dir), timeout=180)
+    assert result.returncode == 1
+    assert f"rag: error: cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "pass another --port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_chat_rejects_malformed_auth():
+    result = run_rag("chat", "--auth", "alice")
+    assert result.returncode == 2
+    assert "expected USER:PASS" in result.stderr
+
+
+def test_make_chat_is_documented_first_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [line.split("#")[0].strip() for line in readme.split("```bash", 1)[1].split("```", 1)[0].splitlines()]
+    assert [c for c in commands if c][:2] == ["make chat", "make test"]
+    assert (ROOT / "docs" / "chat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "docs/chat.png" in readme

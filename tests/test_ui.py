@@ -1,0 +1,242 @@
+"""The chat page in real headless Chromium, and its `/ask` API through gradio_client.
+
+One app for the whole module, over a temporary copy of seeds/ (plus a hostile seed) and a
+temporary index. Tests that upload files run last; earlier ones do not depend on them.
+"""
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import SEEDS
+from rag.config import Config
+from ui.screenshot import ANSWER_TIMEOUT_MS, CHROMIUM, ask_in_page, free_port, launch_chromium
+
+XSS_SEED = """Zebra Crossing Notes <img src=x onerror="window.__pwned=1">
+
+The zebra crossing committee of Pendleford was chaired by Quentin Blackwood <script>window.__pwned=2</script> from 1987.
+
+Minutes were kept on ![tracker](http://127.0.0.1:9/pixel.png) paper and [signed](javascript:window.__pwned=3) weekly.
+"""
+ORCHARD = b"Orchard notes\n\nThe quince orchard at Little Wenlock was planted by Harriet Ambleside in 1911.\n"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+
+
+@dataclass
+class RunningApp:
+    url: str
+    config: Config
+    backend: object
+
+
+@dataclass
+class Browsing:
+    page: object
+    requests: list[str] = field(default_factory=list)
+
+    def external_requests(self) -> list[str]:
+        return [u for u in self.requests if urlparse(u).hostname not in {"127.0.0.1", "localhost"}
+                and not u.startswith(("data:", "blob:"))]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, encoder):
+    from rag.indexer import index_seeds
+    from ui.app import start
+    from ui.backend import Backend
+
+    root = tmp_path_factory.mktemp("ui")
+    seeds = root / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "zebra.txt").write_text(XSS_SEED, encoding="utf-8")
+    config = Config(seeds_dir=seeds, index_dir=root / "index")
+    index_seeds(config, encoder=encoder)
+    backend = Backend(config)
+    backend.warm_up()
+    demo, url = start(backend, port=free_port())
+    yield RunningApp(url, config, backend)
+    demo.close()
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def tab(browser, app):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(ANSWER_TIMEOUT_MS)
+    browsing = Browsing(page)
+    page.on("request", lambda r: browsing.requests.append(r.url))
+    page.goto(app.url)
+    page.locator("#question textarea").wait_for()
+    yield browsing
+    context.close()
+
+
+def last_reply(page) -> str:
+    return page.locator('#chat [data-testid="bot"]').last.inner_text()
+
+
+def test_answer_with_highlighted_cited_passage(tab, tmp_path):
+    page = tab.page
+    ask_in_page(page, "Who succeeded Stoltenberg?")
+    assert "Mark Rutte" in last_reply(page)
+    assert "[1]" in last_reply(page)
+    cited = page.locator("#sources .rag-source", has_text="handed it over")
+    assert cited.count() >= 1
+    assert cited.first.locator("mark").count() >= 1
+    assert "Mark Rutte" in cited.first.locator("mark").first.inner_text()
+    meta = cited.first.locator(".rag-source-meta").inner_text()
+    assert "000_81de98d510058a00.txt" in meta and "paragraph" in meta and "score" in meta
+    shot = tmp_path / "chat.png"
+    page.screenshot(path=str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert tab.external_requests() == []  # offline: no fonts, scripts or analytics from outside
+
+
+def test_follow_up_question_in_the_same_conversation(tab):
+    page = tab.page
+    ask_in_page(page, "Who succeeded Stoltenberg?")
+    ask_in_page(page, "How old is he?")
+    assert "Read as: How old is Mark Rutte?" in last_reply(page)
+    assert page.locator("#sources .rag-source", has_text="57-year-old Rutte").count() == 1
+
+
+def test_example_question_is_clickable(tab):
+    page = tab.page
+    page.get_by_role("button", name="What did Stoltenberg warn about?").click()
+    page.locator('#chat [data-testid="bot"]').first.wait_for()
+    assert "What did Stoltenberg warn about?" in page.locator("#chat").inner_text()
+    assert page.locator("#sources .rag-source").count() >= 1
+
+
+def test_number_of_citations_setting(tab):
+    page = tab.page
+    page.get_by_role("tab", name="Settings").click()
+    page.locator("#k input[type=number]").fill("2")
+    page.locator("#k input[type=number]").press("Enter")
+    page.get_by_role("tab", name="Chat").click()
+    ask_in_page(page, "When was NATO created?")
+    assert page.locator("#sources .rag-source").count() == 2
+
+
+def test_markup_in_seeds_and_questions_shows_as_text_and_never_runs(tab):
+    page = tab.page
+    ask_in_page(page, 'Who chaired the zebra crossing committee? <img src=x onerror="window.__pwned=4"> ![t](/pixel.png)')
+    sources = page.locator("#sources").inner_text()
+    assert '<img src=x onerror="window.__pwned=1">' in sources  # the title, as text
+    assert "<script>window.__pwned=2</script>" in sources  # the cited passage, as text
+    assert "![tracker](http://127.0.0.1:9/pixel.png)" in sources or "Quentin Blackwood" in sources
+    assert '<img src=x onerror="window.__pwned=4">' in page.locator("#chat").inner_text()
+    page.get_by_role("tab", name="Documents").click()
+    assert '<img src=x onerror="window.__pwned=1">' in page.locator("#documents").inner_text()
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("#sources img, #chat .message-content img, #documents img, #sources script").count() == 0
+    assert [u for u in tab.requests if urlparse(u).path in {"/x", "/pixel.png"} or "pixel" in u] == []
+    assert tab.external_requests() == []
+
+
+def test_overlong_question_gets_a_clear_message(tab):
+    page = tab.page
+    ask_in_page(page, "Why " + "a" * 2500)
+    assert "the question is 2,504 characters; the limit is 2,000" in last_reply(page)
+
+
+def test_ask_endpoint_returns_the_rag_ask_json(app):
+    from gradio_client import Client
+
+    # download_files=False: the citations' "path" keys are document names, not files to fetch.
+    client = Client(app.url, download_files=False, verbose=False)
+    result = client.predict("Who succeeded Stoltenberg?", api_name="/ask")
+    expected = app.backend.ask("Who succeeded Stoltenberg?").to_dict()
+    assert set(result) == set(expected)
+    assert result["answer"] == expected["answer"] and result["citations"] == expected["citations"]
+    assert any("handed it over" in c["text"] for c in result["citations"])
+    two = client.predict("When was NATO created?", 2, "bm25", api_name="/ask")
+    assert len(two["citations"]) == 2
+    with pytest.raises(Exception, match="the limit is 2,000"):
+        client.predict("x" * 2001, api_name="/ask")
+    with pytest.raises(Exception, match="unknown mode 'fast'"):
+        client.predict("When was NATO created?", 2, "fast", api_name="/ask")
+
+
+def test_only_ask_is_a_public_endpoint(app):
+    import json
+
+    with urllib.request.urlopen(app.url + "gradio_api/info") as response:
+        info = json.load(response)
+    assert list(info["named_endpoints"]) == ["/ask"]
+    assert info["unnamed_endpoints"] == {}
+
+
+@pytest.mark.parametrize("target", ["store", "seed"])
+def test_index_and_seed_files_are_not_served(app, target):
+    path = app.config.store_path if target == "store" else next(app.config.seeds_dir.glob("*.txt"))
+    for url in (f"{app.url}gradio_api/file={path.resolve()}", f"{app.url}file={path.resolve()}"):
+        with pytest.raises(HTTPError) as refused:
+            urllib.request.urlopen(url)
+        assert refused.value.code in (403, 404)
+
+
+def upload(page, name: str, data: bytes) -> str:
+    """Upload one file on the Documents tab; returns the message shown once it is processed."""
+    page.get_by_role("tab", name="Documents").click()
+    result = "() => document.querySelector('#upload-message .rag-messages')?.innerText || ''"
+    before = page.evaluate(result)
+    page.locator("#upload input[type=file]").set_input_files(files=[{"name": name, "mimeType": "text/plain", "buffer": data}])
+    page.wait_for_function(f"before => {{ const now = ({result})(); return now && now !== before; }}", arg=before)
+    return page.evaluate(result)
+
+
+def test_uploaded_text_is_answerable_without_restart(tab, app):
+    page = tab.page
+    message = upload(page, "orchard.txt", ORCHARD)
+    assert "orchard.txt saved as orchard.txt" in message and "indexed:" in message
+    assert "orchard.txt" in page.locator("#documents").inner_text()
+    assert (app.config.seeds_dir / "orchard.txt").read_bytes() == ORCHARD
+    page.get_by_role("tab", name="Chat").click()
+    ask_in_page(page, "Who planted the quince orchard at Little Wenlock?")
+    assert "Harriet Ambleside" in last_reply(page)
+    assert "orchard.txt" in page.locator("#sources .rag-source-meta").first.inner_text()
+
+
+def test_traversal_upload_lands_inside_the_seeds_folder(tab, app):
+    seeds = app.config.seeds_dir.resolve()
+    message = upload(tab.page, "../../evil.txt", b"Evil notes\n\nNothing to see.\n")
+    assert "saved as evil.txt" in message
+    assert (seeds / "evil.txt").read_bytes() == b"Evil notes\n\nNothing to see.\n"
+    assert not (seeds.parent / "evil.txt").exists() and not (seeds.parent.parent / "evil.txt").exists()
+
+
+def test_binary_upload_is_refused_and_changes_nothing(tab, app):
+    seeds_before = sorted(p.name for p in app.config.seeds_dir.iterdir())
+    generation_before = app.backend.documents()[1]["generation"]
+    message = upload(tab.page, "photo.txt", PNG)
+    assert "refused: 'photo.txt' is not a text file (binary file (contains NUL bytes))" in message
+    assert sorted(p.name for p in app.config.seeds_dir.iterdir()) == seeds_before
+    assert app.backend.documents()[1]["generation"] == generation_before
+
+
+def test_reindex_button_runs_rag_index(tab):
+    page = tab.page
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#reindex").click()
+    page.locator("#upload-message", has_text="indexed:").wait_for()
+    assert "0 new, 0 changed" in page.locator("#upload-message").inner_text()
