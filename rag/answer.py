@@ -12,6 +12,7 @@ The answer text is always a verbatim slice of the cited document:
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,7 @@ class Extracted:
     sentence: str
     sentence_source: AnswerSource
     overlap: float  # share of the question's content words found in the sentence
-    typed: bool  # the span is an entity of the type the question asks for
+    type_fit: float  # 1 when the span is an entity of the type the question asks for, 0 when untyped
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,9 @@ class _Sentence:
 ANSWER_PASSAGES = 5
 NER_SENTENCES = 4
 RANK_WEIGHT = 0.15
-TYPE_BONUS = 0.35
+TYPE_BONUS = 0.7
 DENSE_WEIGHT = 1.0
+TYPE_DECAY = 0.4  # fit of the 2nd, 3rd expected label: 1 - decay, 1 - 2 * decay
 
 
 def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) -> Extracted | None:
@@ -116,15 +118,14 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
     sentences = _score_sentences(hits[:ANSWER_PASSAGES], info)
     best = sorted(sentences, key=lambda s: -s.score)[:NER_SENTENCES]
     docs = nlp().pipe(hits[s.hit_index].passage.text[s.start : s.end] for s in best)
-    chosen: tuple[float, _Sentence, tuple[int, int] | None] | None = None
+    chosen: tuple[float, _Sentence, tuple[int, int] | None, float] | None = None
     for sentence, doc in zip(best, docs):
-        span = _typed_span(doc, info) if info.labels else _noun_phrase(doc, info)
-        typed = span is not None and bool(info.labels)
-        score = sentence.score + (TYPE_BONUS if typed else 0.0)
+        span, fit = _typed_span(doc, info) if info.labels else (_noun_phrase(doc, info), 0.0)
+        score = sentence.score + TYPE_BONUS * fit
         if chosen is None or score > chosen[0]:
-            chosen = (score, sentence, span)
+            chosen = (score, sentence, span, fit)
     assert chosen is not None
-    _, sentence, span = chosen
+    _, sentence, span, fit = chosen
     passage = hits[sentence.hit_index].passage
     sent_source = AnswerSource(passage.doc_id, passage.start + sentence.start, passage.start + sentence.end)
     sent_text = passage.text[sentence.start : sentence.end]
@@ -134,20 +135,27 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
         a, b = sentence.start + span[0], sentence.start + span[1]
         source, text = AnswerSource(passage.doc_id, passage.start + a, passage.start + b), passage.text[a:b]
     return Extracted(
-        sentence.hit_index, text, source, sent_text, sent_source, sentence.overlap, span is not None and bool(info.labels)
+        sentence.hit_index, text, source, sent_text, sent_source, sentence.overlap, fit
     )
 
 
 def _score_sentences(hits: list[Hit], info: QuestionInfo) -> list[_Sentence]:
+    spans = [
+        (rank, start, end, set(terms_of(hit.passage.text[start:end])))
+        for rank, hit in enumerate(hits)
+        for line_start, line_end in _lines(hit.passage.text)
+        for start, end in sentence_spans(hit.passage.text, line_start, line_end)
+    ]
+    # Question words found in every candidate sentence say little about which one answers:
+    # weight each by its inverse frequency among the candidates.
+    df = {t: sum(t in terms for *_, terms in spans) for t in info.terms}
+    weight = {t: math.log(1 + len(spans) / (1 + df[t])) for t in info.terms}
+    total = sum(weight.values()) or 1.0
     out = []
-    for rank, hit in enumerate(hits):
-        text = hit.passage.text
-        for line_start, line_end in _lines(text):
-            for start, end in sentence_spans(text, line_start, line_end):
-                terms = set(terms_of(text[start:end]))
-                overlap = len(info.terms & terms) / len(info.terms) if info.terms else 0.0
-                dense = hit.dense or 0.0
-                out.append(_Sentence(rank, start, end, overlap, overlap + DENSE_WEIGHT * dense + RANK_WEIGHT / (rank + 1)))
+    for rank, start, end, terms in spans:
+        overlap = sum(weight[t] for t in info.terms & terms) / total
+        dense = hits[rank].dense or 0.0
+        out.append(_Sentence(rank, start, end, overlap, overlap + DENSE_WEIGHT * dense + RANK_WEIGHT / (rank + 1)))
     return out
 
 
@@ -161,26 +169,47 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if b > a]
 
 
-def _named_in_question(text: str, info: QuestionInfo) -> bool:
-    """True if every content word of the span already appears in the question."""
+def _named_in_question(text: str, info: QuestionInfo, partly: bool = False) -> bool:
+    """True if the span's content words already appear in the question: all of them, or with
+    `partly` any of them (an entity "Jens Stoltenberg" is the "Stoltenberg" asked about)."""
     terms = terms_of(text)
-    return bool(terms) and all(t in info.terms for t in terms)
+    return bool(terms) and (any if partly else all)(t in info.terms for t in terms)
 
 
-def _typed_span(doc, info: QuestionInfo) -> tuple[int, int] | None:
-    """The entity of an expected type nearest to the question's words in the sentence."""
+def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]:
+    """The entity of an expected type nearest to the question's words in the sentence, and how
+    well its type fits (1 for the first expected label, less for the later, looser ones)."""
     anchors = [t.idx for t in doc if stem(t.text) in info.terms]
-    best: tuple[int, int, int] | None = None  # (priority, distance, index)
-    for ent in doc.ents:
-        if ent.label_ not in info.labels or _named_in_question(ent.text, info):
+    ents = list(doc.ents)
+    best = None
+    for i, ent in enumerate(ents):
+        if ent.label_ not in info.labels or _named_in_question(ent.text, info, partly=True):
             continue
         priority = info.labels.index(ent.label_)
+        if info.duration and not _DURATION.search(ent.text):
+            priority += len(info.labels)
         distance = min((abs(ent.start_char - a) for a in anchors), default=0)
         key = (priority, distance, ent.start_char)
-        if best is None or key < best:
-            best = key
-            span = (ent.start_char, ent.end_char)
-    return None if best is None else span
+        if best is None or key < best[0]:
+            best = (key, (ent.start_char, _list_end(doc, ents, i)))
+    if best is None:
+        return None, 0.0
+    priority = best[0][0]
+    return best[1], max(0.0, 1.0 - TYPE_DECAY * priority)
+
+
+_DURATION = re.compile(r"\b(years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(y|ies))\b", re.I)
+
+
+def _list_end(doc, ents, i: int) -> int:
+    """Extend "Finland" to "Finland and Sweden" when entities of one type are listed."""
+    end = ents[i].end_char
+    for nxt in ents[i + 1 :]:
+        gap = doc.text[end : nxt.start_char]
+        if nxt.label_ != ents[i].label_ or gap.strip(" ,") not in ("and", "or", ""):
+            break
+        end = nxt.end_char
+    return end
 
 
 def _noun_phrase(doc, info: QuestionInfo) -> tuple[int, int] | None:

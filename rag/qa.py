@@ -29,7 +29,7 @@ def confidence(extracted: Extracted | None, top: Hit | None, config: Config) -> 
         config.conf_bias
         + config.conf_w_dense * cosine
         + config.conf_w_overlap * extracted.overlap
-        + config.conf_w_typed * float(extracted.typed)
+        + config.conf_w_typed * extracted.type_fit
     )
     return 1.0 / (1.0 + math.exp(-z))
 

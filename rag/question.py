@@ -34,11 +34,28 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
 ]
 
 
+# The head noun of a "what/which ..." question often names the type ("what player", "the name
+# of the company"); checked after the question-word rules above found nothing.
+_HEAD_NOUNS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        "person man woman king queen president leader player author writer scientist emperor pope "
+        "composer artist architect founder ruler minister general coach quarterback inventor".split(),
+        ("PERSON",),
+    ),
+    **dict.fromkeys("company organization organisation team group party agency university club".split(), ("ORG",)),
+    **dict.fromkeys("country city state region place continent nation town location island river".split(), PLACE_LIKE),
+    **dict.fromkeys("year date day month century decade".split(), TIME_LIKE),
+    **dict.fromkeys("number amount percentage".split(), ("CARDINAL", "PERCENT", "QUANTITY", "MONEY")),
+}
+_WHAT = re.compile(r"\b(what|which)\b(.*)")
+
+
 @dataclass(frozen=True)
 class QuestionInfo:
     text: str
     labels: tuple[str, ...]  # expected entity labels; () = a noun phrase or the sentence
     terms: frozenset[str]  # stemmed content words
+    duration: bool = False  # "how long": prefer spans like "10 years"
 
 
 def stem(word: str) -> str:
@@ -62,4 +79,12 @@ def analyse(question: str) -> QuestionInfo:
         if pattern.search(lower):
             labels = wanted
             break
-    return QuestionInfo(question, labels, frozenset(terms_of(question)))
+    else:
+        what = _WHAT.search(lower)
+        if what:
+            for word in _WORD.findall(what.group(2))[:6]:
+                if stem(word) in _HEAD_NOUNS or word in _HEAD_NOUNS:
+                    labels = _HEAD_NOUNS.get(word) or _HEAD_NOUNS[stem(word)]
+                    break
+    duration = bool(re.search(r"\bhow long\b", lower))
+    return QuestionInfo(question, labels, frozenset(terms_of(question)), duration)
