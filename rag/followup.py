@@ -6,9 +6,9 @@ small on purpose, so a user can predict it (the chat shows the rewritten questio
 
 - only third-person personal pronouns are resolved (he, she, him, her, his, hers, they, them,
   their); "it" is left alone because it is mostly not a reference ("how long did it take?");
-- after a who-question the referent is its answer (a short answer's capitalised words, or in an
-  answer sentence the first run of capitalised words the question did not name); after any
-  other question, or an abstention, it is the first name in that question; when the latest
+- after a who-question the referent is the first name (run of capitalised words) in its answer
+  that the question did not already name; after any other question, an abstention, or an answer
+  that only repeats the question's name, it is the first name in that question; when the latest
   turn names no one, older turns are tried in turn;
 - a question without such a pronoun, or a conversation with no name in it, is asked as typed.
 """
@@ -34,7 +34,6 @@ _NOT_NAMES = {
     "i", "he", "she", "it", "they", "we", "you", "his", "her", "their", "its", "this", "that", "these",
     "those", "there", "then", "after", "before", "since", "last", "former", "updated", "said",
 }
-SHORT_ANSWER_WORDS = 6
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _WHO = re.compile(r"\s*(who|whom)\b", re.IGNORECASE)
 
@@ -75,12 +74,10 @@ def find_referent(history: Sequence[Turn]) -> str | None:
     for turn in reversed(history):
         asked = names_in(turn.question)
         if turn.answer and _WHO.match(turn.question):
-            answer_names = names_in(turn.answer)
-            if len(_WORD.findall(turn.answer)) <= SHORT_ANSWER_WORDS and answer_names:
-                return answer_names[0]
-            # An answer sentence names the asked-about person too: take a name the question lacks.
+            # A name the question did not already mention: an answer sentence names the
+            # asked-about person too ("Stoltenberg ... handed it over to ... Mark Rutte").
             asked_words = {w.lower() for name in asked for w in name.split()}
-            fresh = [n for n in answer_names if not asked_words & {w.lower() for w in n.split()}]
+            fresh = [n for n in names_in(turn.answer) if not asked_words & {w.lower() for w in n.split()}]
             if fresh:
                 return fresh[0]
         if asked:

@@ -21,7 +21,8 @@ RUTTE_SENTENCE = (
          "How old is Dutch Prime Minister Mark Rutte?"),
         # After a when/how question the answer is a date or number: the person is in the question.
         ([Turn("When did Rutte become prime minister?", "2010")], "How old was he then?", "How old was Rutte then?"),
-        # Abstained: fall back to the name in the question.
+        # Abstained, or an answer that only repeats the question's name: the name in the question.
+        ([Turn("Who succeeded Stoltenberg?", "Jens Stoltenberg")], "How old is he?", "How old is Stoltenberg?"),
         ([Turn("Who succeeded Stoltenberg?", None)], "How old is he?", "How old is Stoltenberg?"),
         # Possessive and object forms.
         ([Turn("Who succeeded Stoltenberg?", "Mark Rutte")], "What was his job?", "What was Mark Rutte's job?"),

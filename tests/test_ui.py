@@ -186,10 +186,15 @@ def test_only_ask_is_a_public_endpoint(app):
     assert info["unnamed_endpoints"] == {}
 
 
-@pytest.mark.parametrize("target", ["store", "seed"])
-def test_index_and_seed_files_are_not_served(app, target):
-    path = app.config.store_path if target == "store" else next(app.config.seeds_dir.glob("*.txt"))
-    for url in (f"{app.url}gradio_api/file={path.resolve()}", f"{app.url}file={path.resolve()}"):
+@pytest.mark.parametrize("target", ["store", "seed", "working directory"])
+def test_index_seed_and_project_files_are_not_served(app, target):
+    path = {
+        "store": app.config.store_path.resolve(),
+        "seed": next(app.config.seeds_dir.glob("*.txt")).resolve(),
+        "working directory": Path("pyproject.toml"),  # relative: Gradio would resolve it from the cwd
+    }[target]
+    assert path.exists()
+    for url in (f"{app.url}gradio_api/file={path}", f"{app.url}file={path}"):
         with pytest.raises(HTTPError) as refused:
             urllib.request.urlopen(url)
         assert refused.value.code in (403, 404)

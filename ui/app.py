@@ -85,7 +85,8 @@ def build_app(backend: Backend) -> gr.Blocks:
         except RagError as exc:
             raise gr.Error(str(exc)) from None
 
-    with gr.Blocks(title="seed-rag", analytics_enabled=False) as demo:
+    # delete_cache: Gradio's copies of uploads go after an hour (the seeds folder keeps its own).
+    with gr.Blocks(title="seed-rag", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         messages = gr.State([])
         turns = gr.State([])
         gr.HTML(render.header(config.seeds_dir))
