@@ -1,12 +1,16 @@
 """The FAISS index: derived from the vectors in the store, written atomically, verified on load.
 
-The SQLite store is the source of truth. A FAISS file is only a cache of its vectors for one
-generation; whenever it is missing or does not match what the store recorded, it is rebuilt
-from the stored vectors.
+The SQLite store is the source of truth. A generation's FAISS index is described by an
+`IndexManifest`: a base file, small delta files (passages added since the base was written)
+and the ids removed since. Files are never modified once written, so a small change to a
+large index writes a small file rather than the whole index again (Lucene's segments, in
+miniature); the deltas are applied when the index is loaded. Whenever a file is missing or
+does not match what the store recorded, the index is rebuilt from the stored vectors.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,28 +31,90 @@ class IndexFileInfo:
     dim: int
 
 
+@dataclass(frozen=True)
+class IndexManifest:
+    """One generation's FAISS index: files[0] is the base, files[1:] deltas added in order,
+    then the `removed` passage ids taken out."""
+
+    files: tuple[IndexFileInfo, ...]
+    removed: tuple[int, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return sum(f.count for f in self.files) - len(self.removed)
+
+    @property
+    def dim(self) -> int:
+        return self.files[0].dim
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.files]
+
+    @property
+    def delta_size(self) -> int:
+        """Vectors added and removed since the base: the work every load repeats."""
+        return sum(f.count for f in self.files[1:]) + len(self.removed)
+
+    def with_delta(self, delta: IndexFileInfo | None, removed: list[int]) -> "IndexManifest":
+        return IndexManifest(self.files + ((delta,) if delta else ()), self.removed + tuple(removed))
+
+    def to_json(self) -> str:
+        return json.dumps({"files": [f.__dict__ for f in self.files], "removed": list(self.removed)})
+
+    @classmethod
+    def from_json(cls, raw: str) -> "IndexManifest":
+        data = json.loads(raw)
+        if "files" not in data:  # written before deltas existed: one file
+            return cls((IndexFileInfo(**data),))
+        return cls(tuple(IndexFileInfo(**f) for f in data["files"]), tuple(data["removed"]))
+
+
 def build(ids: np.ndarray, vectors: np.ndarray, dim: int) -> faiss.Index:
     """Exact inner-product search over L2-normalised vectors, keyed by passage id."""
     index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+    add(index, ids, vectors)
+    return index
+
+
+def add(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray) -> None:
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-    return index
+
+
+def remove(index: faiss.Index, ids: np.ndarray) -> int:
+    """Remove these ids (absent ones are ignored); returns how many were removed."""
+    if not len(ids):
+        return 0
+    return int(index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))))
+
+
+def ids_of(index: faiss.Index) -> np.ndarray:
+    """The passage ids an index built by `build` holds, in storage order."""
+    return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
 
 
 def write_atomic(index: faiss.Index, path: Path) -> IndexFileInfo:
     """Write to a temp file, fsync, rename over `path`, fsync the folder.
 
-    A crash at any point leaves either no file at `path` or the complete one.
+    A crash at any point leaves either no file at `path` or the complete one. FAISS writes the
+    file itself (serialising to memory first costs seconds at 100k vectors).
     """
-    data = faiss.serialize_index(index).tobytes()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
+    faiss.write_index(index, str(tmp))
+    with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
+        digest = _sha256(fh)
     os.replace(tmp, path)
     fsync_dir(path.parent)
-    return IndexFileInfo(path.name, hashlib.sha256(data).hexdigest(), index.ntotal, index.d)
+    return IndexFileInfo(path.name, digest, index.ntotal, index.d)
+
+
+def _sha256(fh) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def fsync_dir(folder: Path) -> None:
@@ -59,20 +125,48 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def load_verified(folder: Path, expected: IndexFileInfo) -> faiss.Index:
-    """Read the file and check it is byte-for-byte the one the store recorded."""
+def load_verified(folder: Path, expected: IndexManifest | IndexFileInfo) -> faiss.Index:
+    """Load a generation's index (or one file), checking every file is byte-for-byte the one
+    the store recorded; deltas are added to the base and removed ids taken out."""
+    manifest = expected if isinstance(expected, IndexManifest) else IndexManifest((expected,))
+    index = _load_file(folder, manifest.files[0])
+    for info in manifest.files[1:]:
+        delta = _load_file(folder, info)
+        add(index, ids_of(delta), delta.index.reconstruct_n(0, delta.ntotal))
+    remove(index, np.asarray(manifest.removed, dtype=np.int64))
+    if index.ntotal != manifest.count:
+        raise IndexFileError(
+            f"FAISS files {', '.join(manifest.names)} hold {index.ntotal} vectors after their deltas, "
+            f"the store expects {manifest.count}"
+        )
+    return index
+
+
+def verify(folder: Path, manifest: IndexManifest) -> None:
+    """Check every file of a generation against its recorded checksum, without loading it."""
+    for info in manifest.files:
+        _check_file(folder, info)
+
+
+def _check_file(folder: Path, expected: IndexFileInfo) -> Path:
     path = folder / expected.name
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            digest = _sha256(fh)
     except FileNotFoundError:
         raise IndexFileError(f"FAISS file {path} is missing") from None
     except OSError as exc:
         raise IndexFileError(f"FAISS file {path} cannot be read: {exc.strerror or exc}") from None
-    digest = hashlib.sha256(data).hexdigest()
     if digest != expected.sha256:
         raise IndexFileError(f"FAISS file {path} does not match its recorded checksum (truncated, corrupt or replaced)")
+    return path
+
+
+def _load_file(folder: Path, expected: IndexFileInfo) -> faiss.Index:
+    path = _check_file(folder, expected)
     try:
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        # Files are never modified once renamed into place, so the bytes just hashed are the ones read.
+        index = faiss.read_index(str(path))
     except RuntimeError as exc:  # faiss reports format errors as RuntimeError
         raise IndexFileError(f"FAISS file {path} cannot be parsed: {exc}") from None
     if index.ntotal != expected.count or index.d != expected.dim:

@@ -77,21 +77,49 @@ def _progress_factory():
 @click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None, help="Seeds folder (default seeds/).")
 @index_dir_option
 @click.option("--model", default=None, help="Packaged embedding model (default: the index's, or all-MiniLM-L6-v2).")
-@click.option("--rebuild", is_flag=True, help="Discard the store and index everything again.")
-def index(seeds: str | None, index_dir: str | None, model: str | None, rebuild: bool) -> None:
+@click.option("--rebuild", is_flag=True, help="Build the store afresh (swapped in when complete); use it if the store is corrupt.")
+@click.option("--max-file-bytes", type=click.IntRange(1), default=None, envvar="RAG_MAX_FILE_BYTES",
+              help="Skip seed files larger than this, with a warning (default 20 MB, or $RAG_MAX_FILE_BYTES).")
+@click.option("--watch", is_flag=True, help="Keep running: re-index whenever the seeds folder changes (Ctrl-C stops).")
+@click.option("--debounce", type=click.FloatRange(0), default=2.0, show_default=True,
+              help="With --watch: seconds the folder must stay unchanged before re-indexing.")
+def index(seeds: str | None, index_dir: str | None, model: str | None, rebuild: bool, max_file_bytes: int | None,
+          watch: bool, debounce: float) -> None:
     """Index the seeds folder; only new or changed passages are encoded.
 
     \b
-    Example:
+    Examples:
       rag index --seeds ~/notes --index-dir ~/.notes-index
+      rag index --model all-mpnet-base-v2     # another model's vectors; the old ones are kept
+      rag index --watch                       # re-index on every change of seeds/
     """
     with user_errors():
+        config = _config(index_dir, seeds, model)
+        if max_file_bytes is not None:
+            config = config.replace(max_file_bytes=max_file_bytes)
+        if watch:
+            _watch(config, debounce)
+            return
         from rag.indexer import index_seeds
 
-        report = index_seeds(_config(index_dir, seeds, model), progress=_progress_factory(), rebuild=rebuild)
-        for warning in report.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        click.echo(f"indexed: {report.summary()}")
+        _echo_report(index_seeds(config, progress=_progress_factory(), rebuild=rebuild))
+
+
+def _echo_report(report) -> None:
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"indexed: {report.summary()}")
+
+
+def _watch(config: Config, debounce: float) -> None:
+    from rag.watch import watch_seeds
+
+    click.echo(f"watching {config.seeds_dir} (Ctrl-C stops)", err=True)
+    try:
+        watch_seeds(config, on_report=_echo_report, on_error=lambda exc: click.echo(f"rag: error: {exc}", err=True),
+                    debounce=debounce, progress=_progress_factory())
+    except KeyboardInterrupt:  # an interrupted run rolls back; the last generation stays
+        click.echo("stopped watching", err=True)
 
 
 @main.command()

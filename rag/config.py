@@ -11,15 +11,33 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rag.errors import RagError
+
 # Environment variables that override defaults (flags override these in turn).
 ENV_VARS = {
     "seeds_dir": "RAG_SEEDS_DIR",
     "index_dir": "RAG_INDEX_DIR",
     "model": "RAG_MODEL",
+    "max_file_bytes": "RAG_MAX_FILE_BYTES",
 }
 
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class ConfigError(RagError):
+    """A setting from the environment or a flag has an unusable value."""
+
+
+def _whole_number(name: str, text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        var = ENV_VARS.get(name, name)
+        raise ConfigError(f"{var} must be a whole number, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,8 @@ class Config:
                 value = Path(value)
             elif isinstance(default, tuple):
                 value = tuple(value)
+            elif isinstance(default, int) and isinstance(value, str):  # from the environment
+                value = _whole_number(name, value)
             converted[name] = value
         return cls(**converted)
 

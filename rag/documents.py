@@ -18,6 +18,7 @@ import hashlib
 import html
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -47,17 +48,27 @@ class SeedsError(RagError):
 
 def list_seed_files(seeds_dir: Path, extensions: Iterable[str]) -> list[Path]:
     """Files under seeds_dir with a known extension, sorted; hidden files and folders skipped."""
+    return [Path(full) for _, full in _seed_files(seeds_dir, extensions)]
+
+
+def _seed_files(seeds_dir: Path, extensions: Iterable[str]) -> list[tuple[str, str]]:
+    """(path relative to seeds_dir with "/" separators, full path), sorted by the relative path."""
     if not seeds_dir.exists():
         raise SeedsError(f"seeds folder {seeds_dir} does not exist")
     if not seeds_dir.is_dir():
         raise SeedsError(f"seeds folder {seeds_dir} is not a folder")
-    exts = {e.lower() for e in extensions}
-    found = []
+    exts = tuple(e.lower() for e in extensions)
+    found: list[tuple[str, str]] = []
+    # Plain strings while walking: pathlib costs ~0.5 s per 5,000 files, paid on every `rag index`.
     for root, dirs, files in os.walk(seeds_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in exts:
-                found.append(Path(root) / name)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        folder = os.path.relpath(root, seeds_dir).replace(os.sep, "/")
+        prefix = "" if folder == "." else folder + "/"
+        found += [
+            (prefix + n, os.path.join(root, n))
+            for n in files
+            if not n.startswith(".") and n.lower().endswith(exts)
+        ]
     return sorted(found)
 
 
@@ -66,8 +77,8 @@ def load_documents(seeds_dir: Path, extensions: Iterable[str], max_bytes: int) -
     seen_ids: dict[str, str] = {}
     seen_hashes: dict[str, str] = {}
     root = seeds_dir.resolve()
-    for path in list_seed_files(seeds_dir, extensions):
-        rel = path.relative_to(seeds_dir).as_posix()
+    for rel, full in _seed_files(seeds_dir, extensions):
+        path = Path(full)
         try:
             raw = _read_checked(path, root, max_bytes)
             text, note = decode(raw)
@@ -79,7 +90,8 @@ def load_documents(seeds_dir: Path, extensions: Iterable[str], max_bytes: int) -
         if path.suffix.lower() in {".html", ".htm"}:
             text = html_to_text(text)
         if not text.strip():
-            result.warnings.append(f"skipped {rel}: no text (empty or whitespace only)")
+            what = "only markup, no visible text" if raw.strip() else "only whitespace"
+            result.warnings.append(f"skipped {rel}: {what}")
             continue
         doc_id = rel.rsplit(".", 1)[0]
         digest = hashlib.sha256(raw).hexdigest()
@@ -100,6 +112,7 @@ class SkipFile(Exception):
 
 
 def _read_checked(path: Path, root: Path, max_bytes: int) -> bytes:
+    """The file's bytes, or SkipFile saying why it cannot be indexed."""
     if path.is_symlink():
         try:
             target = path.resolve(strict=True)
@@ -108,23 +121,30 @@ def _read_checked(path: Path, root: Path, max_bytes: int) -> bytes:
         if not target.is_relative_to(root):
             raise SkipFile(f"symlink points outside the seeds folder ({target})")
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SkipFile(f"{size:,} bytes is over the size cap of {max_bytes:,} bytes")
-        with open(path, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
+        # O_NONBLOCK: opening a FIFO named like a seed must not hang the indexer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise SkipFile("file disappeared while indexing") from None
+        raise SkipFile("file disappeared between listing and reading") from None
     except PermissionError:
         raise SkipFile("permission denied (unreadable file)") from None
-    except IsADirectoryError:
-        raise SkipFile("is a folder") from None
     except OSError as exc:
-        raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > max_bytes:
-        raise SkipFile(f"over the size cap of {max_bytes:,} bytes")
+        raise SkipFile(f"cannot open: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SkipFile("not a regular file (a pipe, socket or device)")
+        if info.st_size > max_bytes:
+            raise SkipFile(f"{info.st_size:,} bytes is over the size cap of {max_bytes:,} bytes (RAG_MAX_FILE_BYTES)")
+        try:
+            raw = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:  # grew after the size check
+        raise SkipFile(f"over the size cap of {max_bytes:,} bytes (RAG_MAX_FILE_BYTES)")
+    if not raw:
+        raise SkipFile("empty file")
     if not raw.strip():
-        raise SkipFile("no text (empty or whitespace only)")
+        raise SkipFile("only whitespace")
     return raw
 
 

@@ -4,39 +4,57 @@ Only passages whose embedded text has no vector for the current model are encode
 are committed in batches as they are made (a killed run keeps its work); the documents,
 passages, FTS rows and the pointer to the new FAISS file change in one transaction, after the
 FAISS file is durably on disk. A crash at any moment leaves the previous generation loadable.
+
+The next generation's FAISS index is the previous one minus the removed passages plus the
+added ones (not a rebuild from every stored vector), so publishing costs little more than
+writing the file; it is rebuilt from the stored vectors when the model changes or the
+previous file is missing, damaged or does not hold exactly the store's passages.
 """
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from embeddings import Encoder
 from embeddings import index as faiss_index
+from embeddings.index import IndexManifest
 from rag.config import DEFAULT_MODEL, Config
 from rag.documents import Document, SeedsError, load_documents
-from rag.passages import Passage, split_passages, text_hash
+from rag.passages import split_passages, text_hash
 from rag.store import Store
 
 FAISS_PREFIX = "faiss-g"
+# Deltas are merged into a new base past this fraction of the base's vectors or this many files.
+DELTA_FRACTION = 0.1
+MAX_FAISS_FILES = 8
+_FAISS_NAME = re.compile(rf"{FAISS_PREFIX}(\d+)\.index")
+
+ProgressFactory = Callable[[int], Callable[[int], None]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class IndexReport:
-    documents: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    passages: int = 0
-    encoded: int = 0
-    seconds: float = 0.0
-    generation: int = 0
-    published: bool = False
-    warnings: list[str] = field(default_factory=list)
+    documents: int
+    new: int
+    changed: int
+    unchanged: int
+    deleted: int
+    passages: int
+    encoded: int
+    seconds: float
+    generation: int
+    published: bool  # False when nothing changed and the current generation was kept
+    model: str  # fingerprint of the model whose vectors the generation holds
+    warnings: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
     def summary(self) -> str:
         return (
@@ -46,18 +64,41 @@ class IndexReport:
         )
 
 
+@dataclass
+class _Changes:
+    """What one transaction did to the documents and passages."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    added: dict[int, str] = field(default_factory=dict)  # passage id -> embed hash
+    removed: dict[int, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)  # embed hash -> embed text of the added passages
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.removed)
+
+
 def embed_text(title: str, passage_text: str) -> str:
     """What the encoder sees: the title gives a passage its topic (DESIGN decision 2)."""
     return f"{title}\n\n{passage_text}"
 
 
 def _crash_point(name: str) -> None:
-    """Test hook: RAG_TEST_KILL_AT=<name> SIGKILLs this process here (crash-safety tests)."""
+    """Test hooks for the crash tests; no effect unless the variables are set.
+
+    RAG_TEST_KILL_AT=<name> SIGKILLs this process at that point; RAG_TEST_PAUSE=<seconds>
+    announces every point on stderr and sleeps there, so a test killing at random moments
+    lands in every phase of a run rather than mostly in its start-up.
+    """
     if os.environ.get("RAG_TEST_KILL_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-ProgressFactory = Callable[[int], Callable[[int], None]]
+    pause = os.environ.get("RAG_TEST_PAUSE")
+    if pause:
+        print(f"rag-test: at {name}", file=sys.stderr, flush=True)
+        time.sleep(float(pause))
 
 
 def index_seeds(
@@ -66,49 +107,119 @@ def index_seeds(
     encoder: Encoder | None = None,
     rebuild: bool = False,
 ) -> IndexReport:
-    """Index config.seeds_dir into config.index_dir. `progress(total)` returns a per-batch callback."""
+    """Index config.seeds_dir into config.index_dir. `progress(total)` returns a per-batch callback.
+
+    With rebuild=True the store is built afresh beside the old one and swapped in at the end,
+    so a rebuild that dies half-way leaves the old index (sound or not) as it was.
+    """
     started = time.perf_counter()
     loaded = load_documents(config.seeds_dir, config.extensions, config.max_file_bytes)
-    report = IndexReport(warnings=loaded.warnings)
     if not loaded.documents:
         raise SeedsError(f"no indexable documents in {config.seeds_dir} (looked for {', '.join(config.extensions)})")
-    if rebuild and config.store_path.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{config.store_path}{suffix}").unlink(missing_ok=True)
-    store = Store.open(config.store_path, create=True)
+    timings = {"load": time.perf_counter() - started}
+    store_path = config.store_path
+    if rebuild:
+        store_path = config.store_path.with_name(config.store_path.name + ".rebuild")
+        _remove_sqlite_files(store_path)
+    store = Store.open(store_path, create=True)
     try:
-        if encoder is None:
-            name = config.model or store.get_meta("model_name") or DEFAULT_MODEL
-            encoder = Encoder(name, threads=config.torch_threads, batch_size=config.encode_batch_size)
-        model = encoder.fingerprint
-        before = store.document_hashes()
-        todo = [d for d in loaded.documents if before.get(d.doc_id) != d.sha256]
-        split = {d.doc_id: split_passages(d.doc_id, d.text, config.max_passage_words) for d in todo}
-        hashes = {d.doc_id: [text_hash(embed_text(d.title, p.text)) for p in split[d.doc_id]] for d in todo}
-        texts = {h: embed_text(d.title, p.text) for d in todo for p, h in zip(split[d.doc_id], hashes[d.doc_id])}
-        # Vectors first, in their own small commits: harmless to readers, kept if we die.
-        report.encoded += _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size)
-        with store.transaction():
-            _apply_changes(store, loaded.documents, split, hashes, report, config.max_passage_words)
-            # Passages the pre-read missed (another writer) or a model switch needs.
-            leftovers = store.missing_vectors(model)
-            if leftovers:
-                report.encoded += _encode_stored(store, encoder, model, [pid for _, pid in leftovers], progress)
-            store.prune_vectors()
-            report.generation = store.generation
-            if _needs_publish(store, config, model, report):
-                report.generation = _publish(store, config, encoder, model)
-                report.published = True
-        _remove_stale_faiss(config.index_dir, store)
-        counts = store.counts()
-        report.documents, report.passages = counts["documents"], counts["passages"]
+        report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, encoder, timings, started)
     finally:
         store.close()
-    report.seconds = time.perf_counter() - started
+    if rebuild:
+        _remove_sqlite_files(config.store_path)
+        os.replace(store_path, config.store_path)
+        faiss_index.fsync_dir(config.index_dir)
+    _crash_point("after_commit")
+    _remove_stale_faiss(config.index_dir, report.generation, in_use)
     return report
 
 
-def _encode_missing(store: Store, encoder: Encoder, model: str, texts: dict[str, str], progress, batch: int) -> int:
+def _index(
+    store: Store,
+    config: Config,
+    documents: list[Document],
+    warnings: list[str],
+    progress: ProgressFactory | None,
+    encoder: Encoder | None,
+    timings: dict[str, float],
+    started: float,
+) -> tuple[IndexReport, set[str]]:
+    """The work of index_seeds on an open store; also returns the FAISS files still in use."""
+    mark = time.perf_counter()
+    encoder = encoder or encoder_for(config, store)
+    model = encoder.fingerprint
+    switching = store.get_meta("model") != model
+    texts = _texts_to_embed(store, documents, config.max_passage_words, model, switching)
+    # Vectors first, in their own small commits: harmless to readers, kept if we die.
+    encoded = _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size)
+    timings["encode"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    with store.transaction():
+        changes = _apply_changes(store, documents, config.max_passage_words)
+        # Another writer may have changed documents since the pre-read above; encode what its
+        # changes need here (rare and small), so the generation never lacks a vector.
+        encoded += _encode_late(store, encoder, model, changes, switching)
+        store.prune_vectors(changes.removed.values())
+        previous = _verified_manifest(store, config, model, warnings)
+        generation, published = store.generation, False
+        timings["apply"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        if changes.any or previous is None:
+            generation = _publish(store, config, encoder, model, changes, previous, warnings)
+            published = True
+        counts = store.counts()
+        in_use = store.faiss_files_in_use()
+        _crash_point("before_commit")
+    timings["publish"] = time.perf_counter() - mark
+    report = IndexReport(
+        documents=counts["documents"], new=changes.new, changed=changes.changed, unchanged=changes.unchanged,
+        deleted=changes.deleted, passages=counts["passages"], encoded=encoded,
+        seconds=time.perf_counter() - started, generation=generation, published=published, model=model,
+        warnings=tuple(warnings), timings=timings,
+    )
+    return report, in_use
+
+
+def encoder_for(config: Config, store: Store | None = None) -> Encoder:
+    """The encoder `rag index` uses: config.model, else the model the index was built with, else the default.
+
+    Cheap (the model loads on first use); callers that index repeatedly keep it so the model loads once.
+    """
+    name = config.model
+    if name is None and store is None and config.store_path.exists():
+        opened = Store.open(config.store_path)
+        try:
+            name = opened.get_meta("model_name")
+        finally:
+            opened.close()
+    elif name is None and store is not None:
+        name = store.get_meta("model_name")
+    return Encoder(name or DEFAULT_MODEL, threads=config.torch_threads, batch_size=config.encode_batch_size)
+
+
+def _texts_to_embed(
+    store: Store, documents: list[Document], max_words: int, model: str, switching: bool
+) -> dict[str, str]:
+    """embed hash -> embed text of every passage this run needs a vector for (read before the write lock)."""
+    stored = store.document_hashes()
+    texts: dict[str, str] = {}
+    for doc in documents:
+        if stored.get(doc.doc_id) != doc.sha256:
+            for p in split_passages(doc.doc_id, doc.text, max_words):
+                text = embed_text(doc.title, p.text)
+                texts[text_hash(text)] = text
+    if switching:  # first run or another model: unchanged documents need this model's vectors too
+        keep = {d.doc_id for d in documents if stored.get(d.doc_id) == d.sha256}
+        for embed_hash, doc_id, title, text in store.passages_missing_vectors(model):
+            if doc_id in keep:
+                texts[embed_hash] = embed_text(title, text)
+    return texts
+
+
+def _encode_missing(
+    store: Store, encoder: Encoder, model: str, texts: dict[str, str], progress: ProgressFactory | None, batch: int
+) -> int:
     have = store.has_vectors(model, texts)
     missing = [h for h in texts if h not in have]
     if not missing:
@@ -120,96 +231,152 @@ def _encode_missing(store: Store, encoder: Encoder, model: str, texts: dict[str,
         vectors = encoder.encode([texts[h] for h in chunk], progress=tick)
         with store.transaction():
             store.put_vectors(model, chunk, vectors)
+        _crash_point("vectors_committed")
     return len(missing)
 
 
-def _encode_stored(store: Store, encoder: Encoder, model: str, passage_ids: list[int], progress) -> int:
-    """Encode passages already in the store (inside the caller's transaction)."""
-    passages = store.passages_by_id(passage_ids)
-    items = [(embed_text(p.title, p.text), pid) for pid, p in passages.items()]
-    texts = {text_hash(t): t for t, _ in items}
-    tick = progress(len(texts)) if progress else None
-    hashes = list(texts)
-    store.put_vectors(model, hashes, encoder.encode([texts[h] for h in hashes], progress=tick))
-    return len(hashes)
-
-
-def _apply_changes(
-    store: Store,
-    documents: list[Document],
-    split: dict[str, list[Passage]],
-    hashes: dict[str, list[str]],
-    report: IndexReport,
-    max_words: int,
-) -> None:
+def _apply_changes(store: Store, documents: list[Document], max_words: int) -> _Changes:
+    """Delete gone and changed documents, insert new and changed ones (inside the caller's transaction)."""
+    changes = _Changes()
     current = store.document_hashes()
     wanted = {d.doc_id for d in documents}
     gone = [doc_id for doc_id in current if doc_id not in wanted]
-    store.delete_documents(gone)
-    report.deleted = len(gone)
+    changes.removed.update(store.delete_documents(gone))
+    changes.deleted = len(gone)
     for doc in documents:
         old = current.get(doc.doc_id)
         if old == doc.sha256:
-            report.unchanged += 1
+            changes.unchanged += 1
             continue
         if old is None:
-            report.new += 1
+            changes.new += 1
         else:
-            report.changed += 1
-            store.delete_documents([doc.doc_id])
-        # A document another writer changed after our pre-read was not split yet.
-        passages = split.get(doc.doc_id) or split_passages(doc.doc_id, doc.text, max_words)
-        doc_hashes = hashes.get(doc.doc_id) or [text_hash(embed_text(doc.title, p.text)) for p in passages]
-        store.insert_document(doc, passages, doc_hashes)
+            changes.changed += 1
+            changes.removed.update(store.delete_documents([doc.doc_id]))
+        passages = split_passages(doc.doc_id, doc.text, max_words)
+        texts = [embed_text(doc.title, p.text) for p in passages]
+        hashes = [text_hash(t) for t in texts]
+        changes.added.update(zip(store.insert_document(doc, passages, hashes), hashes))
+        changes.texts.update(zip(hashes, texts))
+    return changes
 
 
-def _needs_publish(store: Store, config: Config, model: str, report: IndexReport) -> bool:
-    if report.new or report.changed or report.deleted or report.encoded:
-        return True
-    if store.get_meta("model") != model:
-        return True
-    info = store.faiss_info()
-    if info is None:
-        return True
+def _encode_late(store: Store, encoder: Encoder, model: str, changes: _Changes, switching: bool) -> int:
+    """Encode, inside the transaction, passages that still have no vector (normally none)."""
+    have = store.has_vectors(model, changes.texts)
+    texts = {h: t for h, t in changes.texts.items() if h not in have}
+    if switching:
+        texts.update((h, embed_text(title, text)) for h, _, title, text in store.passages_missing_vectors(model))
+    if not texts:
+        return 0
+    hashes = list(texts)
+    store.put_vectors(model, hashes, encoder.encode([texts[h] for h in hashes]))
+    return len(hashes)
+
+
+def _verified_manifest(store: Store, config: Config, model: str, warnings: list[str]) -> IndexManifest | None:
+    """The published generation's files if the next one can build on them, else None (with a warning if damaged)."""
+    manifest = store.faiss_info()
+    if manifest is None or store.get_meta("model") != model:
+        return None
     try:
-        faiss_index.load_verified(config.index_dir, info)
+        faiss_index.verify(config.index_dir, manifest)
     except faiss_index.IndexFileError as exc:
-        report.warnings.append(f"{exc}; rebuilt from stored vectors")
-        return True
-    return False
+        warnings.append(f"{exc}; rebuilt from the stored vectors")
+        return None
+    return manifest
 
 
-def _publish(store: Store, config: Config, encoder: Encoder, model: str) -> int:
-    """Write the next generation's FAISS file, then point the store at it (caller commits)."""
-    generation = store.generation + 1
+def _publish(
+    store: Store,
+    config: Config,
+    encoder: Encoder,
+    model: str,
+    changes: _Changes,
+    previous: IndexManifest | None,
+    warnings: list[str],
+) -> int:
+    """Write the next generation's FAISS file, then point the store at it (the caller commits)."""
+    generation = max(store.generation, _highest_faiss_generation(config.index_dir)) + 1
     dim = store.vector_dim(model)
-    ids, vectors = store.passage_vectors(model, dim)
-    built = faiss_index.build(ids, vectors, dim)
-    _crash_point("before_faiss_replace")
-    info = faiss_index.write_atomic(built, config.index_dir / f"{FAISS_PREFIX}{generation}.index")
-    _crash_point("after_faiss_replace")
-    store.set_faiss_info(info)
+    path = config.index_dir / f"{FAISS_PREFIX}{generation}.index"
+    passages = store.counts()["passages"]
+    if previous is not None and previous.count != passages - len(changes.added) + len(changes.removed):
+        warnings.append(
+            f"the FAISS index of generation {store.generation} holds {previous.count} vectors, not one per passage; "
+            "rebuilt from the stored vectors"
+        )
+        previous = None
+    if previous is not None and _fits_delta(previous, changes):
+        # Small change: only the added vectors go to a new file; the rest is the previous files.
+        added = faiss_index.build(*store.passage_vectors(model, dim, ids=changes.added), dim) if changes.added else None
+        _crash_point("before_faiss_replace")
+        delta = faiss_index.write_atomic(added, path) if added is not None else None
+        _crash_point("after_faiss_replace")
+        manifest = previous.with_delta(delta, sorted(changes.removed))
+    else:
+        base = faiss_index.load_verified(config.index_dir, previous) if previous is not None else None
+        index = _next_index(store, config, model, dim, changes, base, warnings)
+        _crash_point("before_faiss_replace")
+        manifest = IndexManifest((faiss_index.write_atomic(index, path),))
+        _crash_point("after_faiss_replace")
+    store.set_faiss_info(manifest)
     store.set_meta("generation", str(generation))
     store.set_meta("model", model)
     store.set_meta("model_name", encoder.name)
     store.set_meta("dim", str(dim))
     store.set_meta("indexed_at", str(time.time()))
     store.set_meta("config", config.to_json())
-    _crash_point("before_commit")
     return generation
 
 
-def _remove_stale_faiss(index_dir: Path, store: Store) -> None:
-    """Keep the current and the previous generation's file (a reader may still be loading it)."""
-    _crash_point("after_commit")
-    generation = store.generation
-    keep = {f"{FAISS_PREFIX}{generation}.index", f"{FAISS_PREFIX}{generation - 1}.index"}
+def _fits_delta(previous: IndexManifest, changes: _Changes) -> bool:
+    """Publish as a delta while deltas stay small next to the base; else merge into a new base.
+
+    Every load re-applies the deltas, so they are merged once they reach DELTA_FRACTION of the
+    base or MAX_FAISS_FILES files; the merge costs one full write, spread over many changes.
+    """
+    size = previous.delta_size + len(changes.added) + len(changes.removed)
+    return len(previous.files) < MAX_FAISS_FILES and size <= DELTA_FRACTION * previous.files[0].count
+
+
+def _next_index(
+    store: Store, config: Config, model: str, dim: int, changes: _Changes, previous, warnings: list[str]
+):
+    """previous - removed + added when that gives exactly the store's passages; else a full rebuild."""
+    if previous is not None and previous.d == dim:
+        faiss_index.remove(previous, np.fromiter(changes.removed, dtype=np.int64))
+        faiss_index.add(previous, *store.passage_vectors(model, dim, ids=changes.added))
+        # Passage ids only grow (AUTOINCREMENT), so this is the id order a full rebuild gives.
+        if np.array_equal(faiss_index.ids_of(previous), store.passage_ids()):
+            return previous
+        warnings.append("the previous FAISS index did not hold exactly the store's passages; rebuilt from the stored vectors")
+    return faiss_index.build(*store.passage_vectors(model, dim), dim)
+
+
+def _highest_faiss_generation(index_dir: Path) -> int:
+    """Highest generation with a file on disk: a new generation never overwrites a file (even an
+    uncommitted one a killed run left, or one from a store that --rebuild replaced)."""
+    numbers = [int(m.group(1)) for p in index_dir.glob(f"{FAISS_PREFIX}*.index") if (m := _FAISS_NAME.fullmatch(p.name))]
+    return max(numbers, default=0)
+
+
+def _remove_sqlite_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _remove_stale_faiss(index_dir: Path, generation: int, in_use: set[str]) -> None:
+    """Delete files neither the current nor the previous generation uses (a reader may still be
+    loading the previous one). Numbers above the current generation are never touched: they
+    may belong to a writer that has not committed yet."""
     for path in index_dir.glob(f"{FAISS_PREFIX}*.index"):
-        if path.name not in keep:
+        match = _FAISS_NAME.fullmatch(path.name)
+        if match and int(match.group(1)) < generation and path.name not in in_use:
             path.unlink(missing_ok=True)
     for path in index_dir.glob(f".{FAISS_PREFIX}*.tmp-*"):  # left by a killed writer
-        pid = int(path.name.rsplit("-", 1)[1])
-        if not _alive(pid):
+        pid = path.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
             path.unlink(missing_ok=True)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
+
 from embeddings import index as faiss_index
 from rag.config import Config
 from rag.store import Store
@@ -14,7 +16,7 @@ def index_status(config: Config) -> dict[str, Any]:
     try:
         counts = store.counts()
         indexed_at = store.get_meta("indexed_at")
-        info = store.faiss_info()
+        manifest = store.faiss_info()
         return {
             "index_dir": str(config.index_dir),
             "generation": store.generation,
@@ -23,7 +25,10 @@ def index_status(config: Config) -> dict[str, Any]:
             "vectors": counts["vectors"],
             "model": store.get_meta("model"),
             "dimension": int(store.get_meta("dim", "0")),
-            "faiss_file": info.name if info else None,
+            # Every model's vectors are kept: switching back with `rag index --model` encodes nothing.
+            "vector_sets": store.vector_counts(),
+            "faiss_files": manifest.names if manifest else [],
+            "faiss_removed_ids": len(manifest.removed) if manifest else 0,
             "indexed_at": dt.datetime.fromtimestamp(float(indexed_at)).isoformat(timespec="seconds") if indexed_at else None,
         }
     finally:
@@ -31,23 +36,34 @@ def index_status(config: Config) -> dict[str, Any]:
 
 
 def check_index(config: Config) -> list[str]:
-    """Problems found, each a specific sentence; empty when the index is sound."""
+    """Problems found, each a specific sentence; empty when the index is sound.
+
+    SQLite's integrity_check, every FAISS file against its recorded checksum, and the loaded
+    FAISS index holding exactly the store's passage ids (so a count that matches by accident
+    does not pass).
+    """
     store = Store.open(config.store_path)
     problems: list[str] = []
     try:
-        problems += [f"SQLite integrity_check on {config.store_path}: {p}" for p in store.integrity_problems()]
-        info = store.faiss_info()
-        passages = store.counts()["passages"]
-        if info is None:
-            problems.append("no generation has been published: run `rag index`")
-            return problems
-        try:
-            index = faiss_index.load_verified(config.index_dir, info)
-        except faiss_index.IndexFileError as exc:
-            problems.append(f"{exc}: run `rag index` to rebuild it from the stored vectors")
-            return problems
-        if index.ntotal != passages:
-            problems.append(f"FAISS holds {index.ntotal} vectors but the store has {passages} passages")
+        with store.transaction(write=False):  # one snapshot, even while `rag index` publishes
+            problems += [f"SQLite integrity_check on {config.store_path}: {p}" for p in store.integrity_problems()]
+            manifest = store.faiss_info()
+            if manifest is None:
+                problems.append("no generation has been published: run `rag index`")
+                return problems
+            try:
+                index = faiss_index.load_verified(config.index_dir, manifest)
+            except faiss_index.IndexFileError as exc:
+                problems.append(f"{exc}: run `rag index` to rebuild it from the stored vectors")
+                return problems
+            ids = store.passage_ids()
+            if index.ntotal != len(ids):
+                problems.append(f"FAISS holds {index.ntotal} vectors but the store has {len(ids)} passages")
+            elif not np.array_equal(np.sort(faiss_index.ids_of(index)), ids):
+                problems.append("FAISS holds vectors for passages the store does not have: run `rag index --rebuild`")
+            missing = store.passages_missing_vectors(store.get_meta("model"))
+            if missing:
+                problems.append(f"{len(missing)} passages have no vector for {store.get_meta('model')}: run `rag index`")
     finally:
         store.close()
     return problems

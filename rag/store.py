@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from rag.errors import RagError
 
-import json
 import re
 import sqlite3
 import time
@@ -19,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from embeddings.index import IndexFileInfo
+from embeddings.index import IndexManifest
 
 SCHEMA_VERSION = 1
 
@@ -58,8 +57,74 @@ STOPWORDS = frozenset(
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
+REBUILD_HINT = "delete it or run `rag index --rebuild` to rebuild it from the seeds"
+
+
 class StoreError(RagError):
     """The store cannot be used; the message names the file and what to do."""
+
+
+class StoreCorrupt(StoreError):
+    """SQLite reported the file as damaged (at open or at any later query)."""
+
+
+def _corrupt(conn: "_CheckedConnection", exc: sqlite3.DatabaseError) -> StoreCorrupt:
+    return StoreCorrupt(f"{conn.path} is corrupt ({exc}): {REBUILD_HINT}")
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    # Damage surfaces as the base class ("database disk image is malformed", "file is not a
+    # database"); its subclasses (locked, constraint, misuse) are not damage.
+    return type(exc) is sqlite3.DatabaseError
+
+
+class _CheckedCursor(sqlite3.Cursor):
+    """A cursor that turns SQLite's corruption errors into StoreCorrupt naming the file.
+
+    Corruption can surface at any query, long after a successful open (a damaged page is only
+    read when a query needs it), so the translation lives here rather than at each call site.
+    """
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except sqlite3.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise _corrupt(self.connection, exc) from None
+            raise
+
+    def execute(self, *args):
+        return self._guard(super().execute, *args)
+
+    def executemany(self, *args):
+        return self._guard(super().executemany, *args)
+
+    def fetchone(self):
+        return self._guard(super().fetchone)
+
+    def fetchall(self):
+        return self._guard(super().fetchall)
+
+    def __next__(self):
+        return self._guard(super().__next__)
+
+
+class _CheckedConnection(sqlite3.Connection):
+    path: Path
+
+    def execute(self, *args):
+        return self.cursor(_CheckedCursor).execute(*args)
+
+    def executemany(self, *args):
+        return self.cursor(_CheckedCursor).executemany(*args)
+
+    def executescript(self, script: str):
+        try:
+            return super().executescript(script)
+        except sqlite3.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise _corrupt(self, exc) from None
+            raise
 
 
 @dataclass(frozen=True)
@@ -104,13 +169,14 @@ class Store:
     @classmethod
     def open(cls, path: Path, create: bool = False) -> "Store":
         """Open (or with create=True, create) the store and check its schema version."""
-        rebuild_hint = "delete it or run `rag index --rebuild` to rebuild it from the seeds"
         if not path.exists() and not create:
             raise StoreError(f"no index at {path}: run `rag index` first")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False,
+                                   factory=_CheckedConnection)
+            conn.path = path
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")
@@ -118,15 +184,15 @@ class Store:
             version = store._schema_version()
             if version is None:
                 if not create:
-                    raise StoreError(f"{path} is not a seed-rag index: {rebuild_hint}")
+                    raise StoreError(f"{path} is not a seed-rag index: {REBUILD_HINT}")
                 conn.executescript(_SCHEMA)  # idempotent; executescript commits on its own
                 store.set_meta("schema_version", str(SCHEMA_VERSION))
             elif version != SCHEMA_VERSION:
                 raise StoreError(
-                    f"{path} has schema version {version}, this seed-rag reads version {SCHEMA_VERSION}: {rebuild_hint}"
+                    f"{path} has schema version {version}, this seed-rag reads version {SCHEMA_VERSION}: {REBUILD_HINT}"
                 )
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is unreadable or corrupt ({exc}): {rebuild_hint}") from None
+            raise StoreCorrupt(f"{path} is unreadable or corrupt ({exc}): {REBUILD_HINT}") from None
         return store
 
     def _schema_version(self) -> int | None:
@@ -163,12 +229,26 @@ class Store:
     def generation(self) -> int:
         return int(self.get_meta("generation", "0"))
 
-    def faiss_info(self) -> IndexFileInfo | None:
+    def faiss_info(self) -> IndexManifest | None:
+        """The published generation's FAISS files (None before the first publish)."""
         raw = self.get_meta("faiss")
-        return IndexFileInfo(**json.loads(raw)) if raw else None
+        return IndexManifest.from_json(raw) if raw else None
 
-    def set_faiss_info(self, info: IndexFileInfo) -> None:
-        self.set_meta("faiss", json.dumps(info.__dict__))
+    def set_faiss_info(self, manifest: IndexManifest) -> None:
+        """Point at a new generation's files, remembering the previous one's (readers may still load it)."""
+        previous = self.get_meta("faiss")
+        if previous:
+            self.set_meta("faiss_previous", previous)
+        self.set_meta("faiss", manifest.to_json())
+
+    def faiss_files_in_use(self) -> set[str]:
+        """Files of the current and the previous generation."""
+        return {
+            name
+            for key in ("faiss", "faiss_previous")
+            if (raw := self.get_meta(key))
+            for name in IndexManifest.from_json(raw).names
+        }
 
     # -- documents and passages --------------------------------------------------------------
     def document_hashes(self) -> dict[str, str]:
@@ -186,15 +266,20 @@ class Store:
         row = self.conn.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
         return row[0] if row else None
 
-    def delete_documents(self, doc_ids: Iterable[str]) -> None:
+    def delete_documents(self, doc_ids: Iterable[str]) -> list[tuple[int, str]]:
+        """Delete documents with their passages and FTS rows; returns the passages' (id, embed_hash)."""
+        removed: list[tuple[int, str]] = []
         for doc_id in doc_ids:
+            removed += self.conn.execute("SELECT id, embed_hash FROM passages WHERE doc_id=?", (doc_id,)).fetchall()
             self.conn.execute(
                 "DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id=?)", (doc_id,)
             )
             self.conn.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))  # passages cascade
+        return removed
 
-    def insert_document(self, doc, passages, embed_hashes: list[str]) -> None:
-        """Insert a Document and its Passages (rag.documents / rag.passages types)."""
+    def insert_document(self, doc, passages, embed_hashes: list[str]) -> list[int]:
+        """Insert a Document and its Passages (rag.documents / rag.passages types); returns passage ids."""
+        ids: list[int] = []
         self.conn.execute(
             "INSERT INTO documents(doc_id, path, sha256, title, text, indexed_at) VALUES (?,?,?,?,?,?)",
             (doc.doc_id, doc.path, doc.sha256, doc.title, doc.text, time.time()),
@@ -204,9 +289,11 @@ class Store:
                 'INSERT INTO passages(doc_id, ordinal, start, "end", text, embed_hash) VALUES (?,?,?,?,?,?)',
                 (doc.doc_id, passage.ordinal, passage.start, passage.end, passage.text, embed_hash),
             )
+            ids.append(cur.lastrowid)
             self.conn.execute(
                 "INSERT INTO passages_fts(rowid, title, text) VALUES (?,?,?)", (cur.lastrowid, doc.title, passage.text)
             )
+        return ids
 
     def passages_by_id(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
         ids = [int(i) for i in ids]
@@ -229,16 +316,14 @@ class Store:
         }
 
     # -- vectors -----------------------------------------------------------------------------
-    def missing_vectors(self, model: str) -> list[tuple[str, int]]:
-        """(embed_hash, any passage id with it) for passages with no vector under `model`."""
-        return list(
-            self.conn.execute(
-                """SELECT p.embed_hash, MIN(p.id) FROM passages p
-                   WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.model=? AND v.embed_hash=p.embed_hash)
-                   GROUP BY p.embed_hash""",
-                (model,),
-            )
-        )
+    def passages_missing_vectors(self, model: str) -> list[tuple[str, str, str, str]]:
+        """(embed_hash, doc_id, title, passage text) of passages with no vector under `model`, one per hash."""
+        return self.conn.execute(
+            """SELECT p.embed_hash, p.doc_id, d.title, p.text FROM passages p JOIN documents d ON d.doc_id = p.doc_id
+               WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.model=? AND v.embed_hash=p.embed_hash)
+               GROUP BY p.embed_hash""",
+            (model,),
+        ).fetchall()
 
     def has_vectors(self, model: str, hashes: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -259,26 +344,46 @@ class Store:
             ((model, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)),
         )
 
-    def prune_vectors(self) -> int:
-        """Drop vectors no passage uses any more (every model), so the store does not grow forever."""
-        cur = self.conn.execute(
-            "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM passages)"
-        )
-        return cur.rowcount
+    def prune_vectors(self, hashes: Iterable[str] | None = None) -> int:
+        """Drop vectors (every model) that no passage uses any more, so the store does not grow forever.
 
-    def passage_vectors(self, model: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of every passage, in id order; raises StoreError if any vector is missing."""
-        rows = self.conn.execute(
-            """SELECT p.id, v.vector FROM passages p
-               LEFT JOIN vectors v ON v.model=? AND v.embed_hash=p.embed_hash ORDER BY p.id""",
-            (model,),
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        With `hashes`, only those are considered (the passages a run removed): cheap at any size.
+        """
+        if hashes is None:
+            return self.conn.execute(
+                "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM passages)"
+            ).rowcount
+        unused = [
+            (h,) for h in set(hashes)
+            if self.conn.execute("SELECT 1 FROM passages WHERE embed_hash=? LIMIT 1", (h,)).fetchone() is None
+        ]
+        if unused:
+            self.conn.executemany("DELETE FROM vectors WHERE embed_hash=?", unused)
+        return len(unused)
+
+    def passage_ids(self) -> np.ndarray:
+        rows = self.conn.execute("SELECT id FROM passages ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def passage_vectors(self, model: str, dim: int, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of every passage (or of `ids`), in id order; StoreError if a vector is missing."""
+        sql = """SELECT p.id, v.vector FROM passages p
+                 LEFT JOIN vectors v ON v.model=? AND v.embed_hash=p.embed_hash"""
+        if ids is None:
+            rows = self.conn.execute(sql + " ORDER BY p.id", (model,)).fetchall()
+        else:
+            rows = []
+            wanted = sorted(int(i) for i in ids)
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self.conn.execute(sql + f" WHERE p.id IN ({marks}) ORDER BY p.id", (model, *chunk)).fetchall()
+        ids_out = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if any(r[1] is None for r in rows):
             raise StoreError(f"{self.path}: some passages have no {model} vector; run `rag index --model ...`")
         blob = b"".join(r[1] for r in rows)
         vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
-        return ids, vectors
+        return ids_out, vectors
 
     def vector_dim(self, model: str) -> int:
         row = self.conn.execute("SELECT length(vector) FROM vectors WHERE model=? LIMIT 1", (model,)).fetchone()
@@ -286,8 +391,9 @@ class Store:
             raise StoreError(f"{self.path} holds no vectors for model {model}")
         return row[0] // 4
 
-    def vector_models(self) -> list[str]:
-        return [m for (m,) in self.conn.execute("SELECT DISTINCT model FROM vectors ORDER BY model")]
+    def vector_counts(self) -> dict[str, int]:
+        """Stored vectors per model fingerprint (a model change keeps the other models' vectors)."""
+        return dict(self.conn.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model ORDER BY model"))
 
     # -- lexical search ----------------------------------------------------------------------
     def lexical_search(self, question: str, limit: int) -> list[tuple[int, float]]:
