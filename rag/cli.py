@@ -264,5 +264,39 @@ def status(index_dir: str | None, check: bool, as_json: bool) -> None:
             click.echo("check: ok")
 
 
+@main.command(name="eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--corpus", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Folder of <doc_id>.txt files, or corpus.jsonl(.gz); indexed into its own cached index "
+                   "under INDEX_DIR/eval/. Default: the seeds index.")
+@index_dir_option
+@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="Passages retrieved per question (never fewer than 10: recall@10, nDCG@10).")
+@click.option("--compare", default=None, metavar="MODES",
+              help="Comma-separated modes side by side, e.g. bm25,dense,hybrid, or all (default: the configured mode).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for report.json, report.md and recall_at_k.png (default reports/<set name>).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+def eval_(questions: Path, corpus: Path | None, index_dir: str | None, k: int, compare: str | None,
+          report_dir: Path | None, limit: int | None) -> None:
+    """Score a question file (JSON Lines): retrieval, answers, abstention, latency, per mode.
+
+    \b
+    Examples:
+      rag eval eval/seed/questions.jsonl --compare bm25,dense,hybrid --report /tmp/r
+      rag eval eval/xquad_en/questions.jsonl --corpus eval/xquad_en/corpus.jsonl.gz --compare all
+    """
+    with user_errors():
+        from rag.corpus import corpus_name
+        from rag.evaluate import run_eval
+        from rag.report import markdown_table, write_report
+
+        run = run_eval(questions, corpus=corpus, index_dir=index_dir, k=k, compare=compare, limit=limit,
+                       log=lambda msg: click.echo(msg, err=True), encode_progress=_progress_factory())
+        paths = write_report(run, report_dir or Path("reports") / corpus_name(questions))
+        click.echo(markdown_table(run))
+        click.echo(f"report: {', '.join(map(str, paths))}")
+
+
 if __name__ == "__main__":
     main()
