@@ -56,6 +56,12 @@ class Config:
     # Torch threads for encoding. One thread avoids barrier stalls when another process holds
     # a core on a 2-core machine (DESIGN.md, "Measured so far": 15 ms vs ~870 ms per query).
     torch_threads: int = 1
+    # Past this many passages the FAISS index is approximate (IVF, embeddings/ann.py) rather
+    # than exact; nprobe is how many inverted lists a query scans. Both chosen by `make bench`
+    # (README "Performance"): exact search costs ~1 ms per 10k passages per query here, so
+    # past 50k it would eat the retrieval budget; nprobe keeps recall@10 >= 0.95 at 1M.
+    ann_threshold: int = 50_000
+    ann_nprobe: int = 128
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 50
@@ -64,11 +70,11 @@ class Config:
     max_question_chars: int = 2000
     # Abstention: logistic confidence over answer signals (rag/qa.py), calibrated by
     # bench/calibrate_abstention.py on the shared sets with gold documents removed.
-    conf_bias: float = -6.0
-    conf_w_dense: float = 8.0
-    conf_w_overlap: float = 4.0
-    conf_w_typed: float = 1.0
-    abstain_below: float = 0.5
+    conf_bias: float = -7.25
+    conf_w_dense: float = 7.37
+    conf_w_overlap: float = 10.37
+    conf_w_typed: float = 0.50
+    abstain_below: float = 0.38
     extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
 
     @classmethod
