@@ -5,7 +5,7 @@ import math
 import time
 from typing import Callable
 
-from rag.answer import NOT_FOUND, Answer, Citation, Extracted, extract
+from rag.answer import ANSWER_PASSAGES, NOT_FOUND, Answer, Citation, Extracted, extract
 from rag.config import Config
 from rag.errors import RagError
 from rag.retrieve import Hit, Retriever
@@ -56,7 +56,9 @@ class QA:
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
         question = self.check_question(question)
-        retrieved = self.retriever.search(question, k=k, mode=mode)
+        k = k or self.config.k
+        # The answer step reads more passages than a small k cites; the one it answers from is cited.
+        retrieved = self.retriever.search(question, k=max(k, ANSWER_PASSAGES), mode=mode)
         hits = retrieved.hits
         t = time.perf_counter()
         extracted = extract(question, hits)
@@ -71,7 +73,7 @@ class QA:
             text=NOT_FOUND if abstained else extracted.text,
             abstained=abstained,
             source=None if abstained else extracted.source,
-            citations=[Citation.from_hit(h) for h in hits],
+            citations=[Citation.from_hit(h) for h in hits[:k]],
             sentence=None if extracted is None else extracted.sentence,
             sentence_source=None if extracted is None else extracted.sentence_source,
             confidence=conf,
