@@ -1,7 +1,7 @@
 """`rag eval`: score a question file on a corpus, every compared mode on one index, in one run.
 
-The question file is validated completely before anything is indexed or loaded, and every
-problem names its line. Each question is asked through the same `QA.ask` the CLI and the UI
+The question file is validated (and its gold doc ids checked against the corpus) before
+anything is indexed or loaded, and every problem names its line. Each question is asked through the same `QA.ask` the CLI and the UI
 use, once per mode, with the modes interleaved per question so that they share the same
 machine conditions for the latency figures.
 """
@@ -14,13 +14,17 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rag import metrics
 from rag.config import Config
 from rag.corpus import CorpusError, corpus_name, folder_doc_ids, is_packed, unpack
 from rag.errors import QuestionFileError, RagError
 from rag.jsonl import parse_object
+
+if TYPE_CHECKING:
+    from rag.indexer import ProgressFactory
+    from rag.qa import QA
 
 # Retrieval metrics need a ranking deeper than the citations a user sees: recall@10 and nDCG@10.
 MIN_DEPTH = 10
@@ -268,7 +272,7 @@ def run_eval(
     compare: str | None = None,
     limit: int | None = None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
-    encode_progress=None,
+    encode_progress: ProgressFactory | None = None,
     show_progress: bool = True,
 ) -> EvalRun:
     """Validate, index (incrementally), ask every question in every mode, and summarise."""
@@ -326,7 +330,7 @@ def run_eval(
     )
 
 
-def _ask_all(qa, questions: list[Question], modes: tuple[str, ...], depth: int, show_progress: bool) -> list[Outcome]:
+def _ask_all(qa: QA, questions: list[Question], modes: tuple[str, ...], depth: int, show_progress: bool) -> list[Outcome]:
     from tqdm import tqdm
 
     for mode in modes:  # untimed: loads the model and the FAISS index, warms caches
