@@ -101,8 +101,7 @@ def test_answer_with_highlighted_cited_passage(tab, tmp_path):
     assert "[1]" in last_reply(page)
     cited = page.locator("#sources .rag-source", has_text="handed it over")
     assert cited.count() >= 1
-    assert cited.first.locator("mark").count() >= 1
-    assert "Mark Rutte" in cited.first.locator("mark").first.inner_text()
+    assert "Mark Rutte" in cited.first.locator("mark.rag-answer").inner_text()
     meta = cited.first.locator(".rag-source-meta").inner_text()
     assert "000_81de98d510058a00.txt" in meta and "paragraph" in meta and "score" in meta
     shot = tmp_path / "chat.png"
@@ -121,9 +120,9 @@ def test_follow_up_question_in_the_same_conversation(tab):
 
 def test_example_question_is_clickable(tab):
     page = tab.page
-    page.get_by_role("button", name="What did Stoltenberg warn about?").click()
+    page.get_by_role("button", name="Where is NATO headquarters?").click()
     page.locator('#chat [data-testid="bot"]').first.wait_for()
-    assert "What did Stoltenberg warn about?" in page.locator("#chat").inner_text()
+    assert "Where is NATO headquarters?" in page.locator("#chat").inner_text()
     assert page.locator("#sources .rag-source").count() >= 1
 
 

@@ -21,9 +21,9 @@ from ui.backend import Backend
 
 EXAMPLES = (
     "Who succeeded Stoltenberg?",
-    "How old is he?",
-    "What did Stoltenberg warn about?",
-    "When did Rutte become prime minister of the Netherlands?",
+    "Where is NATO headquarters?",
+    "Which countries joined NATO last year?",
+    "When was NATO created?",
 )
 MAX_K = 20
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
@@ -99,7 +99,7 @@ def build_app(backend: Backend) -> gr.Blocks:
                     )
                     with gr.Row():
                         question = gr.Textbox(
-                            placeholder="Ask about your documents, e.g. Who succeeded Stoltenberg?",
+                            placeholder="Ask about your documents (follow-ups with he, she, they work too)",
                             show_label=False, elem_id="question", scale=5, autofocus=True,
                         )
                         ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)

@@ -2,13 +2,12 @@
 
     python -m ui.screenshot docs/chat.png
 
-Indexes a temporary copy of seeds/, serves the app on a free port, asks through the page like a
+Indexes seeds/ into a temporary index, serves the app on a free port, asks through the page like a
 person would, and saves the PNG. Uses Debian's /usr/bin/chromium; never downloads a browser.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -52,8 +51,7 @@ def take(out: Path, questions: list[str], seeds: Path = Path("seeds")) -> None:
     from ui.backend import Backend
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(seeds_dir=Path(tmp) / "seeds", index_dir=Path(tmp) / "index")
-        shutil.copytree(seeds, config.seeds_dir)
+        config = Config.from_env(seeds_dir=seeds, index_dir=Path(tmp) / "index")  # nothing is uploaded
         index_seeds(config)
         backend = Backend(config)
         backend.warm_up()
@@ -78,7 +76,7 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="PNG file to write")
     parser.add_argument("--question", action="append", help="question(s) to ask first (repeatable)")
     args = parser.parse_args()
-    take(args.out, args.question or ["Who succeeded Stoltenberg?", "How old is he?"])
+    take(args.out, args.question or ["Who succeeded Stoltenberg?", "Where was he prime minister?"])
     print(f"wrote {args.out}")
 
 
