@@ -191,7 +191,7 @@ def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]
         distance = min((abs(ent.start_char - a) for a in anchors), default=0)
         key = (priority, distance, ent.start_char)
         if best is None or key < best[0]:
-            best = (key, (ent.start_char, _list_end(doc, ents, i)))
+            best = (key, _list_span(doc, ents, i))
     if best is None:
         return None, 0.0
     priority = best[0][0]
@@ -201,15 +201,18 @@ def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]
 _DURATION = re.compile(r"\b(years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(y|ies))\b", re.I)
 
 
-def _list_end(doc, ents, i: int) -> int:
-    """Extend "Finland" to "Finland and Sweden" when entities of one type are listed."""
-    end = ents[i].end_char
-    for nxt in ents[i + 1 :]:
-        gap = doc.text[end : nxt.start_char]
-        if nxt.label_ != ents[i].label_ or gap.strip(" ,") not in ("and", "or", ""):
-            break
-        end = nxt.end_char
-    return end
+def _list_span(doc, ents, i: int) -> tuple[int, int]:
+    """Widen "Germany" to "France and Germany" when entities of one type are listed."""
+    def joined(left, right) -> bool:
+        gap = doc.text[left.end_char : right.start_char]
+        return left.label_ == right.label_ and gap.strip(" ,") in ("and", "or", "")
+
+    first = last = i
+    while first > 0 and joined(ents[first - 1], ents[first]):
+        first -= 1
+    while last + 1 < len(ents) and joined(ents[last], ents[last + 1]):
+        last += 1
+    return ents[first].start_char, ents[last].end_char
 
 
 def _noun_phrase(doc, info: QuestionInfo) -> tuple[int, int] | None:

@@ -1,0 +1,120 @@
+"""Short answers: typed spans, verbatim offsets, abstention (with the real model and spaCy)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from rag.answer import NOT_FOUND, extract
+from rag.config import Config
+from rag.indexer import index_seeds
+from rag.qa import QA
+from rag.question import analyse
+from rag.retrieve import Hit
+from rag.store import StoredPassage
+from tests.conftest import SEED_FILE, SHARED_EVAL
+
+
+def hit(text: str, rank: int = 0) -> Hit:
+    passage = StoredPassage(rank + 1, f"d{rank}", "Title", f"d{rank}.txt", 0, 100, 100 + len(text), text)
+    return Hit(passage, score=1.0 / (rank + 1), dense=0.6, lexical=None)
+
+
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [
+        ("Who founded the company?", "The company was founded by Ada Lovelace in London in 1843.", "Ada Lovelace"),
+        ("When was the company founded?", "The company was founded by Ada Lovelace in London in 1843.", "1843"),
+        ("Where was the company founded?", "The company was founded by Ada Lovelace in London in 1843.", "London"),
+        ("How many employees does the firm have?", "The firm has 250 employees and two offices.", "250"),
+        ("How long did the war last?", "The war began in 1914 and lasted four years.", "four years"),
+        ("Which countries signed the treaty?", "Last year, France and Germany signed the treaty.", "France and Germany"),
+    ],
+)
+def test_the_span_has_the_type_the_question_asks_for(question, sentence, expected):
+    got = extract(question, [hit(sentence)])
+    assert got.text == expected
+    assert got.sentence == sentence
+
+
+def test_an_entity_the_question_names_is_never_the_answer():
+    sentence = "Jens Stoltenberg handed the job over to Mark Rutte."
+    assert extract("Who succeeded Stoltenberg?", [hit(sentence)]).text == "Mark Rutte"
+    assert extract("Who did Mark Rutte take over from?", [hit(sentence)]).text == "Jens Stoltenberg"
+
+
+def test_without_a_typed_span_the_answer_is_the_sentence():
+    sentence = "The committee met twice."
+    got = extract("Who chaired the committee?", [hit(sentence)])
+    assert got.text == sentence and got.type_fit == 0.0
+
+
+def test_question_words_map_to_entity_types():
+    assert analyse("Who wrote it?").labels[0] == "PERSON"
+    assert analyse("In what year did it end?").labels[0] == "DATE"
+    assert analyse("What is the name of the player?").labels == ("PERSON",)
+    assert analyse("What did they build?").labels == ()
+
+
+def test_flagship_question_answers_mark_rutte_with_offsets_into_the_seed(seed_qa):
+    answer = seed_qa.ask("Who succeeded Stoltenberg?")
+    assert answer.text == "Mark Rutte" and not answer.abstained
+    source = SEED_FILE.read_text(encoding="utf-8-sig")
+    assert source[answer.source.start : answer.source.end] == "Mark Rutte"
+    first = answer.citations[0]
+    assert first.start <= answer.source.start < answer.source.end <= first.end
+
+
+def _seed_questions():
+    return [json.loads(line) for line in (SHARED_EVAL / "seed_questions.jsonl").read_text().splitlines() if line]
+
+
+def test_seed_questions_are_answered_exactly(seed_qa):
+    for q in _seed_questions():
+        if q.get("answerable", True):
+            answer = seed_qa.ask(q["question"])
+            assert answer.text in q["answers"], (q["question"], answer.text)
+
+
+def test_a_question_the_documents_cannot_answer_abstains_and_still_shows_passages(seed_qa):
+    answer = seed_qa.ask("What is the capital of Australia?")
+    assert answer.abstained and answer.text == NOT_FOUND and answer.source is None
+    assert answer.citations  # the closest passages are still shown
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the caption 'Stoltenberg ... and his successor, Mark Rutte' "
+                   "looks like an answer to a bi-encoder + NER pipeline; needs a reader model (see issue note)")
+def test_who_will_succeed_rutte_abstains(seed_qa):
+    assert seed_qa.ask("Who will succeed Mark Rutte at NATO?").abstained
+
+
+@pytest.fixture(scope="module")
+def xquad_sample(tmp_path_factory, encoder):
+    """The documents behind the first 60 xquad_en questions, indexed with the real model."""
+    source = SHARED_EVAL / "external" / "xquad_en"
+    questions = [json.loads(line) for line in (source / "questions.jsonl").read_text().splitlines()[:60]]
+    seeds = tmp_path_factory.mktemp("xquad-seeds")
+    for doc_id in {d for q in questions for d in q["gold_doc_ids"]}:
+        shutil.copy(source / "corpus" / f"{doc_id}.txt", seeds / f"{doc_id}.txt")
+    config = Config(seeds_dir=seeds, index_dir=tmp_path_factory.mktemp("xquad-index"))
+    index_seeds(config, encoder=encoder)
+    qa = QA(config)
+    yield qa, questions, seeds
+    qa.close()
+
+
+def test_every_answer_is_a_verbatim_slice_of_its_cited_document(seed_qa, xquad_sample):
+    qa, questions, seeds = xquad_sample
+    cases = [(seed_qa, q["question"]) for q in _seed_questions()] + [(qa, q["question"]) for q in questions]
+    for engine, question in cases:
+        answer = engine.ask(question)
+        if answer.abstained:
+            continue
+        cited = [c for c in answer.citations if c.doc_id == answer.source.doc_id]
+        assert cited, question
+        text = engine.retriever.store.document_text(answer.source.doc_id)
+        assert text[answer.source.start : answer.source.end] == answer.text
+        sentence = answer.sentence_source
+        assert sentence.start <= answer.source.start and answer.source.end <= sentence.end
+        assert any(c.start <= answer.source.start and answer.source.end <= c.end for c in cited)
