@@ -116,6 +116,10 @@ def test_follow_up_question_in_the_same_conversation(tab):
     ask_in_page(page, "How old is he?")
     assert "Read as: How old is Mark Rutte?" in last_reply(page)
     assert page.locator("#sources .rag-source", has_text="57-year-old Rutte").count() == 1
+    page.locator("#clear").click()  # a new conversation forgets who "he" was
+    page.locator('#chat [data-testid="bot"]').first.wait_for(state="detached")
+    ask_in_page(page, "How old is he?")
+    assert "Read as" not in last_reply(page)
 
 
 def test_example_question_is_clickable(tab):

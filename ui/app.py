@@ -66,12 +66,18 @@ def build_app(backend: Backend) -> gr.Blocks:
 
     def upload(paths: list[str] | None, progress=gr.Progress()):
         files = [(Path(p), Path(p).name) for p in paths or []]
-        report = backend.upload(files, progress=_progress(progress, "indexing uploads"))
-        return render.upload_result(report), documents(), None
+        try:
+            message = render.upload_result(backend.upload(files, progress=_progress(progress, "indexing uploads")))
+        except RagError as exc:  # e.g. the seeds folder vanished: say so, keep the page usable
+            message = render.message_list([f"error: {exc}"])
+        return message, documents(), None
 
     def reindex(progress=gr.Progress()):
-        report = backend.reindex(progress=_progress(progress, "re-indexing seeds"))
-        lines = [f"indexed: {report.summary()}"] + [f"warning: {w}" for w in report.warnings]
+        try:
+            report = backend.reindex(progress=_progress(progress, "re-indexing seeds"))
+            lines = [f"indexed: {report.summary()}"] + [f"warning: {w}" for w in report.warnings]
+        except RagError as exc:
+            lines = [f"error: {exc}"]
         return render.message_list(lines), documents()
 
     def ask(question: str, k: int = config.k, mode: str = config.mode) -> dict[str, Any]:
@@ -129,6 +135,7 @@ def build_app(backend: Backend) -> gr.Blocks:
         for button, text in zip(example_buttons, EXAMPLES):
             button.click(_constant(text), None, question, **PRIVATE).then(respond, chat_inputs, chat_outputs, **answering)
         clear_button.click(clear, None, [chatbot, messages, turns, sources], **PRIVATE)
+        chatbot.clear(clear, None, [chatbot, messages, turns, sources], **PRIVATE)  # its own bin icon
         files.upload(upload, files, [upload_message, status, files], **PRIVATE)
         reindex_button.click(reindex, None, [upload_message, status], **PRIVATE)
         demo.load(documents, None, status, **PRIVATE)

@@ -1,8 +1,9 @@
-"""HTML and Markdown for the chat page.
+"""HTML for the chat page: chat messages, the sources panel, the documents table.
 
 Seeds and questions are untrusted input (DESIGN decision 6): every string that comes from a
 document or a user is escaped here, so `<script>`, `<img onerror=...>` or `![](url)` in a seed
-shows as text and neither runs nor loads anything. The only markup in the output is ours.
+shows as text and neither runs nor loads anything. The only markup in the output is ours, and
+Markdown is never interpreted (the chatbot has render_markdown=False).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Sequence
 from rag.answer import Answer, Citation
 from rag.store import DocumentRow
 from rag.uploads import UploadReport
+
 
 def escape_html(text: str) -> str:
     return html.escape(text, quote=True)
@@ -27,7 +29,10 @@ def header(seeds_dir: Path) -> str:
 
 
 def span_in(citation: Citation, source: Any) -> tuple[int, int] | None:
-    """Where a document span (an AnswerSource) falls inside a cited passage, clipped to it."""
+    """Where a document span (an AnswerSource) falls inside a cited passage, clipped to it.
+
+    Both carry offsets into the same document text, so the passage-relative span is a subtraction.
+    """
     if source is None or source.doc_id != citation.doc_id:
         return None
     start, end = max(source.start, citation.start), min(source.end, citation.end)
