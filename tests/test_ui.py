@@ -248,3 +248,21 @@ def test_reindex_button_runs_rag_index(tab):
     page.locator("#reindex").click()
     page.locator("#upload-message", has_text="indexed:").wait_for()
     assert "0 new, 0 changed" in page.locator("#upload-message").inner_text()
+
+
+def test_auth_protects_the_page_and_the_api(app):
+    from gradio_client import Client
+
+    from ui.app import start
+
+    demo, url = start(app.backend, port=free_port(), auth=("alice", "s3cret"))
+    try:
+        with pytest.raises(HTTPError) as refused:
+            urllib.request.urlopen(url + "gradio_api/info")
+        assert refused.value.code == 401
+        with pytest.raises(Exception):
+            Client(url, download_files=False, verbose=False, auth=("alice", "wrong"))
+        client = Client(url, download_files=False, verbose=False, auth=("alice", "s3cret"))
+        assert client.predict("When was NATO created?", api_name="/ask")["citations"]
+    finally:
+        demo.close()
