@@ -78,7 +78,7 @@ def _progress_factory():
 @index_dir_option
 @click.option("--model", default=None, help="Packaged embedding model (default: the index's, or all-MiniLM-L6-v2).")
 @click.option("--rebuild", is_flag=True, help="Build the store afresh (swapped in when complete); use it if the store is corrupt.")
-@click.option("--max-file-bytes", type=click.IntRange(1), default=None, envvar="RAG_MAX_FILE_BYTES",
+@click.option("--max-file-bytes", type=click.IntRange(1), default=None,
               help="Skip seed files larger than this, with a warning (default 20 MB, or $RAG_MAX_FILE_BYTES).")
 @click.option("--watch", is_flag=True, help="Keep running: re-index whenever the seeds folder changes (Ctrl-C stops).")
 @click.option("--debounce", type=click.FloatRange(0), default=2.0, show_default=True,

@@ -27,7 +27,7 @@ from embeddings import Encoder
 from embeddings import index as faiss_index
 from embeddings.index import IndexManifest
 from rag.config import DEFAULT_MODEL, Config
-from rag.documents import Document, SeedsError, load_documents
+from rag.documents import Document, LoadResult, SeedsError, load_documents
 from rag.passages import split_passages, text_hash
 from rag.store import Store
 
@@ -113,9 +113,7 @@ def index_seeds(
     so a rebuild that dies half-way leaves the old index (sound or not) as it was.
     """
     started = time.perf_counter()
-    loaded = load_documents(config.seeds_dir, config.extensions, config.max_file_bytes)
-    if not loaded.documents:
-        raise SeedsError(f"no indexable documents in {config.seeds_dir} (looked for {', '.join(config.extensions)})")
+    loaded = _load(config)
     timings = {"load": time.perf_counter() - started}
     store_path = config.store_path
     if rebuild:
@@ -135,6 +133,41 @@ def index_seeds(
     return report
 
 
+def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progress: ProgressFactory | None = None) -> int:
+    """The first phase of index_seeds alone: encode and store the vectors the seeds lack; returns how many.
+
+    Readers see no change (a vector is used only once a generation that needs it is published),
+    and the next index_seeds encodes none of them again, as after a run killed half-way.
+    """
+    loaded = _load(config)
+    store = Store.open(config.store_path, create=True)
+    try:
+        return _encode_phase(store, encoder or encoder_for(config, store), loaded.documents, config, progress)
+    finally:
+        store.close()
+
+
+def _load(config: Config) -> LoadResult:
+    loaded = load_documents(config.seeds_dir, config.extensions, config.max_file_bytes)
+    if not loaded.documents:
+        skipped = f": {'; '.join(loaded.warnings)}" if loaded.warnings else ""
+        raise SeedsError(
+            f"no indexable documents in {config.seeds_dir} (looked for {', '.join(config.extensions)}){skipped}"
+        )
+    _crash_point("documents_loaded")
+    return loaded
+
+
+def _encode_phase(
+    store: Store, encoder: Encoder, documents: list[Document], config: Config, progress: ProgressFactory | None
+) -> int:
+    """Vectors first, in their own small commits: harmless to readers, kept if the run dies."""
+    model = encoder.fingerprint
+    switching = store.get_meta("model") != model
+    texts = _texts_to_embed(store, documents, config.max_passage_words, model, switching)
+    return _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size)
+
+
 def _index(
     store: Store,
     config: Config,
@@ -150,9 +183,7 @@ def _index(
     encoder = encoder or encoder_for(config, store)
     model = encoder.fingerprint
     switching = store.get_meta("model") != model
-    texts = _texts_to_embed(store, documents, config.max_passage_words, model, switching)
-    # Vectors first, in their own small commits: harmless to readers, kept if we die.
-    encoded = _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size)
+    encoded = _encode_phase(store, encoder, documents, config, progress)
     timings["encode"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with store.transaction():

@@ -1,0 +1,96 @@
+"""While this process re-indexes a changing corpus, another process asks questions in a loop:
+every query succeeds, and each answer is exactly the one its generation gives (dense, lexical
+and passage texts all from one snapshot, never a mix of two generations)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from rag.config import Config
+from rag.indexer import index_seeds
+from rag.qa import QA
+from seedgen import doc_name, document, marker, write_corpus
+
+DOCS, PASSAGES = 30, 5
+STEPS = 8
+
+# The reader: the public QA API in a loop, one JSON line per answer (to a file: a pipe nobody
+# reads until the end would fill up and stall it), until told to stop.
+READER = """
+import json, sys
+from pathlib import Path
+from rag.config import Config
+from rag.qa import QA
+
+index_dir, questions, stop, out = Path(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+qa = QA(Config(index_dir=index_dir))
+qa.ask(questions[0])
+print("ready", flush=True)
+with open(out, "w") as log:
+    while not stop.exists():
+        for question in questions:
+            answer = qa.ask(question).to_dict()
+            answer.pop("timings_ms")
+            log.write(json.dumps(answer) + "\\n")
+"""
+
+
+def change(config: Config, step: int) -> None:
+    """Edit one document, and every third step delete one and add one."""
+    path = config.seeds_dir / doc_name(step)
+    paragraphs = path.read_text(encoding="utf-8").split("\n\n")
+    paragraphs[2] = f"{marker(step)} note rewritten in step {step}: the tide tables were wrong."
+    path.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    if step % 3 == 0:
+        (config.seeds_dir / doc_name(DOCS - 1 - step)).unlink()
+        (config.seeds_dir / doc_name(100 + step)).write_text(document(100 + step, PASSAGES), encoding="utf-8")
+
+
+def reference(qa: QA, questions: list[str]) -> tuple[int, dict[str, dict]]:
+    by_question = {}
+    for question in questions:
+        answer = qa.ask(question).to_dict()
+        answer.pop("timings_ms")
+        by_question[question] = answer
+    generations = {a["generation"] for a in by_question.values()}
+    assert len(generations) == 1
+    return generations.pop(), by_question
+
+
+def test_queries_during_reindexing_each_come_from_one_generation(tmp_path, encoder, monkeypatch):
+    config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    write_corpus(config.seeds_dir, range(DOCS), PASSAGES)
+    index_seeds(config, encoder=encoder)
+    questions = [f"{marker(n)} note" for n in (0, 3, 6, DOCS - 1, 106)] + ["tide tables wrong"]
+    stop, log = tmp_path / "stop", tmp_path / "answers.jsonl"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(config.index_dir), json.dumps(questions), str(stop), str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "ready", reader.stderr.read()
+        qa = QA(config)
+        qa.retriever.encoder = encoder  # the session's model, loaded once
+        expected = dict([reference(qa, questions)])
+        monkeypatch.setenv("RAG_TEST_PAUSE", "0.05")  # hold each publish open a little longer
+        for step in range(STEPS):
+            change(config, step)
+            index_seeds(config, encoder=encoder)
+            generation, answers = reference(qa, questions)
+            expected[generation] = answers
+            time.sleep(0.1)
+        qa.close()
+    finally:
+        stop.touch()
+        _, err = reader.communicate(timeout=120)
+    assert reader.returncode == 0, err
+
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    for answer in seen:
+        assert answer["generation"] in expected, answer["generation"]
+        assert answer == expected[answer["generation"]][answer["question"]]
+    generations = {a["generation"] for a in seen}
+    print(f"\n{len(seen)} answers during {STEPS} publishes, from {len(generations)} generations")
+    assert len(generations) >= STEPS // 2  # the reader really ran while generations changed

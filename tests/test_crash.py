@@ -1,0 +1,178 @@
+"""Crash safety: `rag index` is SIGKILLed at seeded random moments and at fixed points around the
+FAISS replace and the SQLite commit, over a corpus that changes between runs. After every kill
+the index passes `rag status --check`, and questions get exactly the previous generation's
+results or exactly the new one's, never a mix and never an error.
+
+Speed: a subprocess that has nothing to encode never imports torch (~1 s instead of ~5 s), so
+before most runs the test stores the vectors the run will need, as a killed earlier run would
+have (the run then finds them by content hash). Two runs do encode, and are killed after their
+vectors are committed. RAG_TEST_PAUSE makes the indexer pause at each phase boundary and say
+so on stderr; a kill lands at a random moment after the documents are loaded, and the last
+phase announced before it is recorded to show the kills spread over the run.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import RAG, run_rag
+from rag.config import Config
+from rag.indexer import encode_missing_vectors, index_seeds
+from rag.retrieve import Retriever
+from rag.status import check_index
+from rag.store import Store
+from seedgen import doc_name, document, marker, write_corpus
+
+DOCS, PASSAGES = 24, 5
+RANDOM_RUNS = 24  # killed at a random moment; a few finish first
+HOOKS = ("before_faiss_replace", "after_faiss_replace", "before_commit", "after_commit")
+PAUSE = 0.04  # seconds at each phase boundary in the killed runs
+GENERAL = "harbour lantern signal compass"
+
+
+@pytest.fixture
+def corpus(tmp_path, encoder) -> Config:
+    config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    write_corpus(config.seeds_dir, range(DOCS), PASSAGES)
+    index_seeds(config, encoder=encoder)
+    return config
+
+
+class Corpus:
+    """Seeded changes to the seeds folder: add, edit a paragraph, delete, rename."""
+
+    def __init__(self, config: Config, seed: int) -> None:
+        self.seeds = config.seeds_dir
+        self.rng = random.Random(seed)
+        self.files = {n: doc_name(n) for n in range(DOCS)}  # document number -> file name
+        self.next_doc = DOCS
+
+    def change(self, step: int, kind: str | None = None) -> tuple[str, int]:
+        if kind is None:
+            kind = self.rng.choice(["add", "edit", "edit", "delete", "rename"] if len(self.files) > 8 else ["add"])
+        if kind == "add":
+            n, self.next_doc = self.next_doc, self.next_doc + 1
+            self.files[n] = doc_name(n)
+            (self.seeds / self.files[n]).write_text(document(n, PASSAGES), encoding="utf-8")
+            return kind, n
+        n = self.rng.choice(sorted(self.files))
+        path = self.seeds / self.files[n]
+        if kind == "edit":
+            paragraphs = path.read_text(encoding="utf-8").split("\n\n")
+            paragraphs[self.rng.randrange(1, len(paragraphs))] = f"{marker(n)} revision {step}: {self.rng.random()}"
+            path.write_text("\n\n".join(paragraphs), encoding="utf-8")
+        elif kind == "delete":
+            path.unlink()
+            del self.files[n]
+        else:  # same text under another name: a new document whose vectors already exist
+            self.files[n] = f"renamed-{step}-{doc_name(n)}"
+            path.rename(self.seeds / self.files[n])
+        return kind, n
+
+    def doc_ids(self) -> set[str]:
+        return {p.stem for p in self.seeds.iterdir()}
+
+
+def answers(config: Config, encoder, questions: list[str]) -> tuple[int, list[list[tuple]]]:
+    """(generation, the passages `rag ask` would cite for each question, with their scores)."""
+    retriever = Retriever(config)
+    retriever.encoder = encoder  # the session's model, loaded once
+    try:
+        found = [retriever.search(question) for question in questions]
+        assert len({r.generation for r in found}) == 1
+        cited = [[(h.passage.doc_id, h.passage.ordinal, h.passage.text, round(h.score, 6)) for h in r.hits] for r in found]
+        return found[0].generation, cited
+    finally:
+        retriever.close()
+
+
+def stored_doc_ids(config: Config) -> set[str]:
+    store = Store.open(config.store_path)
+    try:
+        return set(store.document_hashes())
+    finally:
+        store.close()
+
+
+def run_and_kill(config: Config, env: dict[str, str], marker_line: str | None, delay: float) -> tuple[bool, str]:
+    """Start `rag index`; SIGKILL it `delay` s after it prints `marker_line` (None: it kills itself).
+
+    Returns (killed, last phase it announced).
+    """
+    args = [RAG, "index", "--seeds", str(config.seeds_dir), "--index-dir", str(config.index_dir)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+    lines = []
+    if marker_line is not None:
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith(marker_line):
+                break
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+    lines += proc.stderr.readlines()
+    code = proc.wait(timeout=120)
+    assert "Traceback" not in "".join(lines), "".join(lines)
+    phases = [line.split("at ", 1)[1].strip() for line in lines if line.startswith("rag-test: at ")]
+    return code == -signal.SIGKILL, phases[-1] if phases else "start-up"
+
+
+def test_kills_at_random_moments_and_fixed_points_leave_one_whole_generation(corpus, encoder):
+    changes = Corpus(corpus, seed=2024)
+    rng = random.Random(7)
+    plan = ["random"] * RANDOM_RUNS + list(HOOKS) + ["after_encoding"] * 2
+    rng.shuffle(plan)
+    phases: collections.Counter[str] = collections.Counter()
+    random_kills = 0
+    before_docs = stored_doc_ids(corpus)
+    generation, before = answers(corpus, encoder, [GENERAL])
+    for step, how in enumerate(plan):
+        kind, n = changes.change(step, kind="add" if how == "after_encoding" else None)
+        questions = [GENERAL, f"{marker(n)} note"]
+        _, before = answers(corpus, encoder, questions)  # the committed generation, asked the new questions
+        if how != "after_encoding":
+            encode_missing_vectors(corpus, encoder=encoder)  # the run will find every vector it needs
+        if how == "random":
+            killed, phase = run_and_kill(corpus, {"RAG_TEST_PAUSE": str(PAUSE)}, "rag-test: at documents_loaded",
+                                         rng.uniform(0, 6 * PAUSE))
+        elif how == "after_encoding":
+            killed, phase = run_and_kill(corpus, {"RAG_TEST_PAUSE": str(PAUSE)}, "rag-test: at vectors_committed",
+                                         rng.uniform(0, 4 * PAUSE))
+        else:
+            (killed, _), phase = run_and_kill(corpus, {"RAG_TEST_KILL_AT": how}, None, 0), how
+            assert killed, how
+        random_kills += killed and how == "random"
+        phases[phase if killed else "finished"] += 1
+
+        problems = check_index(corpus)
+        assert problems == [], (step, how, phase, problems)
+        if how in HOOKS or step % 4 == 0:
+            done = run_rag("status", "--check", "--index-dir", str(corpus.index_dir))
+            assert done.returncode == 0 and "check: ok" in done.stdout, done.stderr
+        after_kill_generation, after_kill = answers(corpus, encoder, questions)
+        after_kill_docs = stored_doc_ids(corpus)
+
+        completed = index_seeds(corpus, encoder=encoder)  # the next run finishes the job
+        if how == "after_encoding" and killed:
+            assert completed.encoded == 0, "vectors committed before the kill were encoded again"
+        new_generation, after = answers(corpus, encoder, questions)
+        assert stored_doc_ids(corpus) == changes.doc_ids()
+        assert before != after, "the change should show in the answers, or the test proves nothing"
+
+        if after_kill_generation == generation:
+            assert (after_kill, after_kill_docs) == (before, before_docs), (step, how, phase)
+        else:
+            assert (after_kill_generation, after_kill, after_kill_docs) == (new_generation, after, changes.doc_ids())
+        if how in HOOKS:  # only a kill after the commit leaves the new generation
+            assert (after_kill_generation != generation) == (how == "after_commit"), how
+        generation, before_docs = new_generation, changes.doc_ids()
+
+    print(f"\n{random_kills} of {RANDOM_RUNS} runs killed at random moments; last phase announced: {dict(phases)}")
+    assert random_kills >= 20
+    assert len([p for p in phases if p not in ("finished", "start-up")]) >= 4  # the kills spread over the run
