@@ -108,7 +108,9 @@ NER_SENTENCES = 4
 RANK_WEIGHT = 0.15
 TYPE_BONUS = 0.7
 DENSE_WEIGHT = 1.0
-TYPE_DECAY = 0.4  # fit of the 2nd, 3rd expected label: 1 - decay, 1 - 2 * decay
+TYPE_DECAY = 0.4
+NP_REPEAT_PENALTY = 3
+NP_FALLBACK = True  # a typed question with no entity of its type gets a noun phrase, not the sentence  # fit of the 2nd, 3rd expected label: 1 - decay, 1 - 2 * decay
 
 
 def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) -> Extracted | None:
@@ -120,7 +122,9 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
     docs = nlp().pipe(hits[s.hit_index].passage.text[s.start : s.end] for s in best)
     chosen: tuple[float, _Sentence, tuple[int, int] | None, float] | None = None
     for sentence, doc in zip(best, docs):
-        span, fit = _typed_span(doc, info) if info.labels else (_noun_phrase(doc, info), 0.0)
+        span, fit = _typed_span(doc, info) if info.labels else (None, 0.0)
+        if span is None and (NP_FALLBACK or not info.labels):
+            span = _noun_phrase(doc, info)
         score = sentence.score + TYPE_BONUS * fit
         if chosen is None or score > chosen[0]:
             chosen = (score, sentence, span, fit)
@@ -176,10 +180,22 @@ def _named_in_question(text: str, info: QuestionInfo, partly: bool = False) -> b
     return bool(terms) and (any if partly else all)(t in info.terms for t in terms)
 
 
+def _anchors(doc, info: QuestionInfo) -> list[int]:
+    """Token positions of the question's content words in the sentence."""
+    return [t.i for t in doc if stem(t.text) in info.terms]
+
+
+def _gap(span, anchors: list[int]) -> int:
+    """Tokens between a span and the nearest question word (0 if it touches or contains one)."""
+    if not anchors:
+        return 0
+    return min(max(span.start - a - 1, a - span.end, 0) for a in anchors)
+
+
 def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]:
     """The entity of an expected type nearest to the question's words in the sentence, and how
     well its type fits (1 for the first expected label, less for the later, looser ones)."""
-    anchors = [t.idx for t in doc if stem(t.text) in info.terms]
+    anchors = _anchors(doc, info)
     ents = list(doc.ents)
     best = None
     for i, ent in enumerate(ents):
@@ -188,8 +204,7 @@ def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]
         priority = info.labels.index(ent.label_)
         if info.duration and not _DURATION.search(ent.text):
             priority += len(info.labels)
-        distance = min((abs(ent.start_char - a) for a in anchors), default=0)
-        key = (priority, distance, ent.start_char)
+        key = (priority, _gap(ent, anchors), ent.start_char)
         if best is None or key < best[0]:
             best = (key, _list_span(doc, ents, i))
     if best is None:
@@ -218,7 +233,7 @@ def _list_span(doc, ents, i: int) -> tuple[int, int]:
 def _noun_phrase(doc, info: QuestionInfo) -> tuple[int, int] | None:
     """For what/which questions: the noun phrase (or entity) not named in the question,
     nearest to the question's words."""
-    anchors = [t.idx for t in doc if stem(t.text) in info.terms]
+    anchors = _anchors(doc, info)
     if not anchors:
         return None
     candidates = list(doc.ents) + list(doc.noun_chunks)
@@ -228,8 +243,9 @@ def _noun_phrase(doc, info: QuestionInfo) -> tuple[int, int] | None:
             continue
         if all(tok.is_stop or tok.pos_ == "PRON" for tok in chunk):
             continue
-        distance = min(abs(chunk.start_char - a) for a in anchors)
-        key = (distance, -len(chunk.text))
+        # A phrase that repeats part of the question is rarely what it asks for.
+        repeats = _named_in_question(chunk.text, info, partly=True)
+        key = (_gap(chunk, anchors) + NP_REPEAT_PENALTY * repeats, -len(chunk.text))
         if best is None or key < best[0]:
             best = (key, (chunk.start_char, chunk.end_char))
     return None if best is None else best[1]
