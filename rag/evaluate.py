@@ -348,9 +348,21 @@ def _ask_all(qa: QA, questions: list[Question], modes: tuple[str, ...], depth: i
     return outcomes
 
 
+def retrieval_order(citations: list) -> list:
+    """The citations in the retriever's order (its score, best first).
+
+    `QA.ask` cites the passage the answer came from first, which is right for a reader but not
+    a ranking: scoring that order would credit the answer step to retrieval. A stable sort on
+    the retrieval score restores the ranking (the retriever sorts by that score too; only
+    exact ties with the moved passage can come out in another order).
+    """
+    return sorted(citations, key=lambda c: -c.score)
+
+
 def _outcome(q: Question, mode: str, answer, latency_ms: float, depth: int) -> Outcome:
-    doc_ids = metrics.unique_in_order(c.doc_id for c in answer.citations)
-    passages = [c.text for c in answer.citations]
+    ranked = retrieval_order(answer.citations)
+    doc_ids = metrics.unique_in_order(c.doc_id for c in ranked)
+    passages = [c.text for c in ranked]
     text = None if answer.abstained else answer.text
     # `Answer.sentence` (the sentence the answer came from) is optional: scored only when the
     # pipeline has it, and an abstention then counts as a miss, as it does for EM and F1.

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, SEEDS, run_rag
 from rag.corpus import CorpusError, corpus_name, pack, unpack
 from rag.errors import QuestionFileError, RagError
-from rag.evaluate import load_questions, parse_modes, run_eval
+from rag.evaluate import load_questions, parse_modes, retrieval_order, run_eval
 
 SEED_DOC = "000_81de98d510058a00"
 ISSUE_MODE_KEYS = {
@@ -215,3 +215,12 @@ def test_eval_on_the_seed_questions_writes_the_three_report_files(tmp_path, seed
     assert "| bm25 |" in markdown and "worst questions (hybrid)" in markdown
     assert "s32" in markdown  # the unanswerable questions are judged too
     assert (report / "recall_at_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rankings_are_the_retrievers_not_the_citation_order(seed_qa):
+    # QA.ask cites the answer's passage first (here for 1 of the 6); metrics score the retriever's ranking
+    for question in ("Who succeeded Stoltenberg?", "Which countries joined NATO last year?", "Who is Peskov?"):
+        for mode in ("bm25", "dense"):
+            cited = seed_qa.ask(question, k=10, mode=mode).citations
+            hits = seed_qa.retriever.search(question, k=10, mode=mode).hits
+            assert [c.text for c in retrieval_order(cited)] == [h.passage.text for h in hits]
