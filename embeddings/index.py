@@ -18,6 +18,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from embeddings import ann
+
 
 class IndexFileError(RuntimeError):
     """The FAISS file is missing, truncated, corrupt or from another generation."""
@@ -70,8 +72,13 @@ class IndexManifest:
         return cls(tuple(IndexFileInfo(**f) for f in data["files"]), tuple(data["removed"]))
 
 
-def build(ids: np.ndarray, vectors: np.ndarray, dim: int) -> faiss.Index:
-    """Exact inner-product search over L2-normalised vectors, keyed by passage id."""
+def build(
+    ids: np.ndarray, vectors: np.ndarray, dim: int, ann_threshold: int | None = None, ann_nprobe: int = 192
+) -> faiss.Index:
+    """Exact inner-product search over L2-normalised vectors, keyed by passage id; past
+    `ann_threshold` vectors, the approximate index of embeddings/ann.py instead."""
+    if ann.applies(len(ids), ann_threshold):
+        return ann.build(ids, vectors, dim, ann_nprobe)
     index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
     add(index, ids, vectors)
     return index
@@ -90,7 +97,9 @@ def remove(index: faiss.Index, ids: np.ndarray) -> int:
 
 
 def ids_of(index: faiss.Index) -> np.ndarray:
-    """The passage ids an index built by `build` holds, in storage order."""
+    """The passage ids an index built by `build` holds, in storage order (sorted for IVF)."""
+    if ann.is_ann(index):
+        return ann.ids_of(index)
     return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
 
 

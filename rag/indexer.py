@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from embeddings import Encoder
+from embeddings import Encoder, ann
 from embeddings import index as faiss_index
 from embeddings.index import IndexManifest
 from rag.config import DEFAULT_MODEL, Config
@@ -375,14 +375,18 @@ def _next_index(
     store: Store, config: Config, model: str, dim: int, changes: _Changes, previous, warnings: list[str]
 ):
     """previous - removed + added when that gives exactly the store's passages; else a full rebuild."""
-    if previous is not None and previous.d == dim:
+    # Crossing Config.ann_threshold (flat <-> approximate) or an IVF list-count step rebuilds.
+    count = 0 if previous is None else previous.ntotal - len(changes.removed) + len(changes.added)
+    if previous is not None and previous.d == dim and ann.suits(previous, count, config.ann_threshold):
         faiss_index.remove(previous, np.fromiter(changes.removed, dtype=np.int64))
         faiss_index.add(previous, *store.passage_vectors(model, dim, ids=changes.added))
         # Passage ids only grow (AUTOINCREMENT), so this is the id order a full rebuild gives.
         if np.array_equal(faiss_index.ids_of(previous), store.passage_ids()):
             return previous
         warnings.append("the previous FAISS index did not hold exactly the store's passages; rebuilt from the stored vectors")
-    return faiss_index.build(*store.passage_vectors(model, dim), dim)
+    return faiss_index.build(
+        *store.passage_vectors(model, dim), dim, ann_threshold=config.ann_threshold, ann_nprobe=config.ann_nprobe
+    )
 
 
 def _highest_faiss_generation(index_dir: Path) -> int:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from embeddings import Encoder
+from embeddings import Encoder, ann
 from embeddings import index as faiss_index
 from rag.config import Config
 from rag.store import Store, StoredPassage, StoreError
@@ -74,8 +74,11 @@ class Retriever:
         except faiss_index.IndexFileError as exc:
             dim = int(self.store.get_meta("dim"))
             ids, vectors = self.store.passage_vectors(self.store.get_meta("model"), dim)
-            index = faiss_index.build(ids, vectors, dim)
+            index = faiss_index.build(
+                ids, vectors, dim, ann_threshold=self.config.ann_threshold, ann_nprobe=self.config.ann_nprobe
+            )
             self.warn(f"{exc}; rebuilt in memory from {len(ids)} stored vectors (`rag index` writes it back)")
+        ann.set_nprobe(index, self.config.ann_nprobe)  # a search parameter of the approximate index
         self._faiss, self._faiss_generation = index, generation
         return index
 
