@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from embeddings.index import IndexManifest
+from rag.lexical import LexicalSearch
 
 SCHEMA_VERSION = 1
 
@@ -149,21 +150,22 @@ class DocumentRow:
     indexed_at: float
 
 
-def fts_query(question: str) -> str | None:
-    """An FTS5 OR-query of the question's content words, each quoted (no FTS syntax leaks)."""
+def query_words(question: str) -> list[str]:
+    """The question's content words (all its words if it has none), lowercased, each once, in order."""
     words: list[str] = []
     for token in _TOKEN.findall(question.lower()):
         if token not in STOPWORDS and token not in words:
             words.append(token)
     if not words:
         words = list(dict.fromkeys(_TOKEN.findall(question.lower())))
-    return " OR ".join(f'"{w}"' for w in words) or None
+    return words
 
 
 class Store:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self.conn = conn
+        self._lexical: LexicalSearch | None = None
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -397,17 +399,10 @@ class Store:
 
     # -- lexical search ----------------------------------------------------------------------
     def lexical_search(self, question: str, limit: int) -> list[tuple[int, float]]:
-        """(passage id, BM25 score, higher is better) from FTS5."""
-        query = fts_query(question)
-        if query is None:
-            return []
-        rows = self.conn.execute(
-            # bm25() is lower-is-better; title column weighted below the passage text.
-            "SELECT rowid, -bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts WHERE passages_fts MATCH ? "
-            "ORDER BY bm25(passages_fts, 0.5, 1.0) LIMIT ?",
-            (query, limit),
-        )
-        return [(int(r[0]), float(r[1])) for r in rows]
+        """(passage id, BM25 score, higher is better) from FTS5, kept fast on large stores (rag/lexical.py)."""
+        if self._lexical is None:
+            self._lexical = LexicalSearch(self.conn)
+        return self._lexical.search(query_words(question), limit)
 
     def integrity_problems(self) -> list[str]:
         rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
