@@ -7,6 +7,7 @@ report.json keeps the keys the issue fixed (`modes.<mode>.{n_questions, recall@1
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,7 @@ def plot_recall(run: EvalRun, path: Path) -> None:
     ax = fig.subplots()
     ks = list(range(1, run.depth + 1))
     plotted = False
+    values = [v for s in run.summaries for v in s.recall_curve if v is not None]
     for n, s in enumerate(run.summaries):
         if any(v is not None for v in s.recall_curve):
             marker, dashes = LINE_STYLES[n % len(LINE_STYLES)]
@@ -225,7 +227,8 @@ def plot_recall(run: EvalRun, path: Path) -> None:
         ax.text(0.5, 0.5, "no question has gold_doc_ids", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("k (documents)")
     ax.set_ylabel("recall@k")
-    ax.set_ylim(0, 1.02)
+    # Start the axis just below the lowest value: curves near 1.0 would merge on a 0-1 axis.
+    ax.set_ylim(max(0.0, math.floor(min(values, default=0.0) * 10 - 0.2) / 10), 1.01)
     ax.set_xlim(1, run.depth)
     ax.grid(alpha=0.3)
     ax.set_title(f"{corpus_name(Path(str(run.settings.get('questions'))))}: recall@k by mode", fontsize=10)
