@@ -125,7 +125,9 @@ def index_seeds(
     finally:
         store.close()
     if rebuild:
-        _remove_sqlite_files(config.store_path)
+        # The old store's journal files must not outlive it (SQLite would replay its WAL into the
+        # new file); the old file itself is replaced in one rename, so a crash leaves one or the other.
+        _remove_sqlite_files(config.store_path, journals_only=True)
         os.replace(store_path, config.store_path)
         faiss_index.fsync_dir(config.index_dir)
     _crash_point("after_commit")
@@ -396,8 +398,8 @@ def _highest_faiss_generation(index_dir: Path) -> int:
     return max(numbers, default=0)
 
 
-def _remove_sqlite_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+def _remove_sqlite_files(path: Path, journals_only: bool = False) -> None:
+    for suffix in ("-wal", "-shm", "-journal") if journals_only else ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 

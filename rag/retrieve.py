@@ -82,6 +82,14 @@ class Retriever:
         self._faiss, self._faiss_generation = index, generation
         return index
 
+    def _follow_model_switch(self, active: str) -> None:
+        if self.config.model and self.config.model != active:
+            raise ModelMismatch(
+                f"the index at {self.config.index_dir} now uses {active}, not {self.config.model}: "
+                f"run `rag index --model {self.config.model}` to switch it back"
+            )
+        self.encoder = Encoder(active, threads=self.config.torch_threads, batch_size=self.config.encode_batch_size)
+
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> Retrieved:
         k = k or self.config.k
         mode = mode or self.config.mode
@@ -98,6 +106,11 @@ class Retriever:
             timings["embed"] = (time.perf_counter() - t) * 1000
         with self.store.transaction(write=False):
             generation = self.store.generation
+            if mode != "bm25" and self.store.get_meta("model_name") != self.encoder.name:
+                # `rag index --model` switched models since this retriever opened: a query vector
+                # of the old model would not fit the new generation's FAISS index.
+                self._follow_model_switch(self.store.get_meta("model_name"))
+                query_vector = self.encoder.encode_query(question)
             if mode != "bm25":
                 t = time.perf_counter()
                 scores, ids = faiss_index.search(self._index_for_snapshot(), query_vector, depth)

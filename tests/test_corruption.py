@@ -158,3 +158,13 @@ def test_rebuild_replaces_a_corrupt_store(damaged, encoder):
     assert (report.new, report.published) == (1, True)
     assert check_index(damaged) == []
     assert not list(damaged.index_dir.glob("store.sqlite.rebuild*"))
+
+
+def test_rebuild_killed_before_its_swap_leaves_the_old_index(healthy, damaged, encoder):
+    expected = results(healthy, encoder, [])
+    done = run_rag("index", "--rebuild", "--seeds", str(damaged.seeds_dir), "--index-dir", str(damaged.index_dir),
+                   env={"RAG_TEST_KILL_AT": "before_commit"})
+    assert done.returncode == -9  # SIGKILL, while the fresh store was complete but not yet swapped in
+    assert check_index(damaged) == [] and results(damaged, encoder, []) == expected
+    index_seeds(damaged, encoder=encoder, rebuild=True)  # a later rebuild starts over and finishes
+    assert check_index(damaged) == [] and not list(damaged.index_dir.glob("store.sqlite.rebuild*"))

