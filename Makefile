@@ -73,3 +73,12 @@ bench-incremental: $(STAMP)
 
 clean:
 	rm -rf .rag
+
+# Performance (issue 7): every stage side by side, results in bench/results/ and README
+# "Performance". The 1M-passage store is built once into bench/.cache/ (~15 min the first time).
+.PHONY: bench bench-quick
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick --no-readme

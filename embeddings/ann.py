@@ -1,11 +1,12 @@
 """The approximate FAISS index used past Config.ann_threshold passages: IVF over float16 vectors.
 
-Chosen by measurement (`make bench`, README "Performance"): on this 2-core machine, exact flat
-search costs ~9 ms per query at 100k passages and ~140 ms at 1M. HNSW (M=32) reached the same
-recall as IVF at similar query cost but took ~37 s per 100k vectors to build on one core (over
-6 minutes at 1M, on every publish) and cannot remove vectors; IVF trains and adds 1M vectors in
-about a minute. Vectors are kept as float16 (`SQfp16`): half the memory of float32 with no
-measurable loss of recall, where 8-bit codes lost ~3 points of recall@10.
+Chosen by measurement (`make bench`, README "Performance"), on this 2-core machine shared with
+other work: exact flat search cost ~9-15 ms per query at 100k passages and ~140-230 ms at 1M.
+HNSW (M=32) reached the same recall as IVF at a similar query cost, but took ~37 s per 100k
+vectors to build on one core (several minutes at 1M, on every publish) and cannot remove
+vectors; IVF trains and adds 100k vectors in ~10-30 s. Vectors are kept as float16 (`SQfp16`):
+half the memory of float32 at the same recall (0.98 at 100k), where 8-bit codes lost ~3 points
+of recall@10.
 
 Inverted lists: ~4 * sqrt(n) (a power of two), trained on a fixed sample of the vectors so a
 rebuild from the same vectors gives the same index. `nprobe` (lists scanned per query) is a
