@@ -5,10 +5,12 @@ are committed in batches as they are made (a killed run keeps its work); the doc
 passages, FTS rows and the pointer to the new FAISS file change in one transaction, after the
 FAISS file is durably on disk. A crash at any moment leaves the previous generation loadable.
 
-The next generation's FAISS index is the previous one minus the removed passages plus the
-added ones (not a rebuild from every stored vector), so publishing costs little more than
-writing the file; it is rebuilt from the stored vectors when the model changes or the
-previous file is missing, damaged or does not hold exactly the store's passages.
+A generation's FAISS index is a manifest of files (embeddings/index.py). A small change is
+published as a delta file of the added vectors plus the removed passage ids, so adding one
+document to a large index writes a small file. Once the deltas reach DELTA_FRACTION of the base
+(or MAX_FAISS_FILES files), the publish merges them: the previous index minus the removed
+passages plus the added ones, written as a new base. It is rebuilt from the stored vectors when
+the model changes or the previous files are missing, damaged or not one vector per passage.
 """
 from __future__ import annotations
 
@@ -220,14 +222,14 @@ def encoder_for(config: Config, store: Store | None = None) -> Encoder:
     Cheap (the model loads on first use); callers that index repeatedly keep it so the model loads once.
     """
     name = config.model
-    if name is None and store is None and config.store_path.exists():
+    if name is None and store is not None:
+        name = store.get_meta("model_name")
+    elif name is None and config.store_path.exists():
         opened = Store.open(config.store_path)
         try:
             name = opened.get_meta("model_name")
         finally:
             opened.close()
-    elif name is None and store is not None:
-        name = store.get_meta("model_name")
     return Encoder(name or DEFAULT_MODEL, threads=config.torch_threads, batch_size=config.encode_batch_size)
 
 
