@@ -25,7 +25,7 @@ from conftest import RAG, run_rag
 from rag.config import Config
 from rag.indexer import encode_missing_vectors, index_seeds
 from rag.retrieve import Retriever
-from rag.status import check_index
+from rag.status import check_index, index_status
 from rag.store import Store
 from seedgen import doc_name, document, marker, write_corpus
 
@@ -130,6 +130,7 @@ def test_kills_at_random_moments_and_fixed_points_leave_one_whole_generation(cor
     rng.shuffle(plan)
     phases: collections.Counter[str] = collections.Counter()
     random_kills = 0
+    faiss_files: set[int] = set()  # files per generation: 1 after a merge, more with deltas
     before_docs = stored_doc_ids(corpus)
     generation, before = answers(corpus, encoder, [GENERAL])
     for step, how in enumerate(plan):
@@ -159,6 +160,7 @@ def test_kills_at_random_moments_and_fixed_points_leave_one_whole_generation(cor
         after_kill_docs = stored_doc_ids(corpus)
 
         completed = index_seeds(corpus, encoder=encoder)  # the next run finishes the job
+        faiss_files.add(len(index_status(corpus)["faiss_files"]))
         if how == "after_encoding" and killed:
             assert completed.encoded == 0, "vectors committed before the kill were encoded again"
         new_generation, after = answers(corpus, encoder, questions)
@@ -175,4 +177,5 @@ def test_kills_at_random_moments_and_fixed_points_leave_one_whole_generation(cor
 
     print(f"\n{random_kills} of {RANDOM_RUNS} runs killed at random moments; last phase announced: {dict(phases)}")
     assert random_kills >= 20
+    assert 1 in faiss_files and max(faiss_files) > 1  # kills hit both delta publishes and merges
     assert len([p for p in phases if p not in ("finished", "start-up")]) >= 4  # the kills spread over the run

@@ -81,6 +81,7 @@ def test_adding_a_document_encodes_exactly_its_passages_with_progress_bar(corpus
     assert summary, out
     assert summary.groups() == (str(DOCS + 1), str(DOCS), str(DOCS * PASSAGES + 6), "6"), out
     assert re.search(r"encoding: 100%.*6/6", out), "no tqdm bar on a terminal:\n" + out
+    assert len(index_status(corpus)["faiss_files"]) == 2  # published as a small delta beside the base
     assert check_index(corpus) == []
 
 
