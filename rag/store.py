@@ -69,18 +69,23 @@ class StoreCorrupt(StoreError):
     """SQLite reported the file as damaged (at open or at any later query)."""
 
 
-def _corrupt(conn: "_CheckedConnection", exc: sqlite3.DatabaseError) -> StoreCorrupt:
-    return StoreCorrupt(f"{conn.path} is corrupt ({exc}): {REBUILD_HINT}")
+class StoreBusy(StoreError):
+    """Another process held the write lock for longer than the busy timeout."""
 
 
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+def _translated(conn: "_CheckedConnection", exc: sqlite3.DatabaseError) -> StoreError | None:
+    """The user-facing error for SQLite's `exc`, or None for a programming error (re-raised as is)."""
     # Damage surfaces as the base class ("database disk image is malformed", "file is not a
-    # database"); its subclasses (locked, constraint, misuse) are not damage.
-    return type(exc) is sqlite3.DatabaseError
+    # database"); its subclasses (constraint, misuse) are bugs, except a lock held too long.
+    if type(exc) is sqlite3.DatabaseError:
+        return StoreCorrupt(f"{conn.path} is corrupt ({exc}): {REBUILD_HINT}")
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return StoreBusy(f"{conn.path} is locked by another writer (another `rag index`?); try again when it is done")
+    return None
 
 
 class _CheckedCursor(sqlite3.Cursor):
-    """A cursor that turns SQLite's corruption errors into StoreCorrupt naming the file.
+    """A cursor that turns SQLite's corruption and lock errors into StoreErrors naming the file.
 
     Corruption can surface at any query, long after a successful open (a damaged page is only
     read when a query needs it), so the translation lives here rather than at each call site.
@@ -90,9 +95,10 @@ class _CheckedCursor(sqlite3.Cursor):
         try:
             return call(*args)
         except sqlite3.DatabaseError as exc:
-            if _is_corruption(exc):
-                raise _corrupt(self.connection, exc) from None
-            raise
+            error = _translated(self.connection, exc)
+            if error is None:
+                raise
+            raise error from None
 
     def execute(self, *args):
         return self._guard(super().execute, *args)
@@ -123,9 +129,10 @@ class _CheckedConnection(sqlite3.Connection):
         try:
             return super().executescript(script)
         except sqlite3.DatabaseError as exc:
-            if _is_corruption(exc):
-                raise _corrupt(self, exc) from None
-            raise
+            error = _translated(self, exc)
+            if error is None:
+                raise
+            raise error from None
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from rag.config import Config
 from rag.indexer import index_seeds
 from rag.qa import QA
+from rag.store import Store, StoreBusy
 from seedgen import doc_name, document, marker, write_corpus
 
 DOCS, PASSAGES = 30, 5
@@ -23,6 +26,7 @@ import json, sys
 from pathlib import Path
 from rag.config import Config
 from rag.qa import QA
+from rag.store import Store, StoreBusy
 
 index_dir, questions, stop, out = Path(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 qa = QA(Config(index_dir=index_dir))
@@ -94,3 +98,21 @@ def test_queries_during_reindexing_each_come_from_one_generation(tmp_path, encod
     generations = {a["generation"] for a in seen}
     print(f"\n{len(seen)} answers during {STEPS} publishes, from {len(generations)} generations")
     assert len(generations) >= STEPS // 2  # the reader really ran while generations changed
+
+
+def test_reads_go_on_while_a_writer_holds_the_lock_and_a_second_writer_gets_a_clear_error(tmp_path, encoder):
+    config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    write_corpus(config.seeds_dir, range(2), 3)
+    index_seeds(config, encoder=encoder)
+    holder, other = Store.open(config.store_path), Store.open(config.store_path)
+    holder.conn.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction
+    other.conn.execute("PRAGMA busy_timeout = 100")  # instead of 30 s
+    try:
+        assert other.counts()["passages"] == 6  # readers are never blocked (WAL)
+        with pytest.raises(StoreBusy, match=f"{config.store_path} is locked by another writer"):
+            with other.transaction():
+                pass
+    finally:
+        holder.conn.execute("ROLLBACK")
+        holder.close()
+        other.close()
