@@ -27,12 +27,14 @@ from rag.retrieve import Retriever
 
 
 def features(retriever: Retriever, question: str, drop_docs: set[str], k: int) -> list[float] | None:
-    hits = [h for h in retriever.search(question, k=k + 10).hits if h.passage.doc_id not in drop_docs][:k]
+    retrieved = retriever.search(question, k=k + 10)
+    hits = [h for h in retrieved.hits if h.passage.doc_id not in drop_docs][:k]
     extracted = extract(question, hits)
     if extracted is None:
         return None
     top = hits[extracted.hit_index]
-    return [top.dense or 0.0, extracted.overlap, extracted.type_fit]
+    cosine = top.dense if top.dense is not None else retriever.cosine(question, retrieved.query_vector, top.passage.id)
+    return [cosine, extracted.overlap, extracted.type_fit]
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5) -> np.ndarray:

@@ -36,11 +36,12 @@ class Citation:
     end: int
     score: float
     text: str
+    rank: int = 0  # 1-based retrieval rank (the answer's passage is cited first, whatever its rank)
 
     @classmethod
-    def from_hit(cls, hit: Hit) -> "Citation":
+    def from_hit(cls, hit: Hit, rank: int = 0) -> "Citation":
         p = hit.passage
-        return cls(p.doc_id, p.title, p.path, p.ordinal, p.start, p.end, round(hit.score, 6), p.text)
+        return cls(p.doc_id, p.title, p.path, p.ordinal, p.start, p.end, round(hit.score, 6), p.text, rank)
 
 
 @dataclass(frozen=True)

@@ -349,14 +349,12 @@ def _ask_all(qa: QA, questions: list[Question], modes: tuple[str, ...], depth: i
 
 
 def retrieval_order(citations: list) -> list:
-    """The citations in the retriever's order (its score, best first).
+    """The citations in the retriever's order (`Citation.rank`).
 
     `QA.ask` cites the passage the answer came from first, which is right for a reader but not
-    a ranking: scoring that order would credit the answer step to retrieval. A stable sort on
-    the retrieval score restores the ranking (the retriever sorts by that score too; only
-    exact ties with the moved passage can come out in another order).
+    a ranking: scoring that order would credit the answer step to retrieval.
     """
-    return sorted(citations, key=lambda c: -c.score)
+    return sorted(citations, key=lambda c: c.rank)
 
 
 def _outcome(q: Question, mode: str, answer, latency_ms: float, depth: int) -> Outcome:

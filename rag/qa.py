@@ -8,23 +8,22 @@ from typing import Callable
 from rag.answer import ANSWER_PASSAGES, NOT_FOUND, Answer, Citation, Extracted, extract
 from rag.config import Config
 from rag.errors import RagError
-from rag.retrieve import Hit, Retriever
+from rag.retrieve import Retriever
 
 
 class QuestionError(RagError):
     """The question itself is unusable (empty, too long)."""
 
 
-def confidence(extracted: Extracted | None, top: Hit | None, config: Config) -> float:
+def confidence(extracted: Extracted | None, cosine: float, config: Config) -> float:
     """Probability-like confidence that the answer is supported, from retrieval and answer signals.
 
     A logistic model over: the cited passage's cosine similarity to the question, the share of
     the question's content words in the answer sentence, and whether a span of the asked-for
     type was found. Weights and threshold are calibrated by `bench/calibrate_abstention.py`.
     """
-    if extracted is None or top is None:
+    if extracted is None:
         return 0.0
-    cosine = top.dense if top.dense is not None else 0.0
     z = (
         config.conf_bias
         + config.conf_w_dense * cosine
@@ -60,12 +59,17 @@ class QA:
         # The answer step reads more passages than a small k cites; the one it answers from is cited.
         retrieved = self.retriever.search(question, k=max(k, ANSWER_PASSAGES), mode=mode)
         hits = retrieved.hits
+        rank = {id(h): n for n, h in enumerate(hits, 1)}
         t = time.perf_counter()
         extracted = extract(question, hits)
         if extracted is not None and extracted.hit_index:
             # The passage the answer comes from is cited first; the rest keep their order.
             hits = [hits[extracted.hit_index]] + [h for i, h in enumerate(hits) if i != extracted.hit_index]
-        conf = confidence(extracted, hits[0] if hits else None, self.config)
+        cosine = 0.0
+        if extracted is not None:
+            top = hits[0]
+            cosine = top.dense if top.dense is not None else self.retriever.cosine(question, retrieved.query_vector, top.passage.id)
+        conf = confidence(extracted, cosine, self.config)
         retrieved.timings["answer"] = (time.perf_counter() - t) * 1000
         abstained = extracted is None or conf < self.config.abstain_below
         return Answer(
@@ -73,7 +77,7 @@ class QA:
             text=NOT_FOUND if abstained else extracted.text,
             abstained=abstained,
             source=None if abstained else extracted.source,
-            citations=[Citation.from_hit(h) for h in hits[:k]],
+            citations=[Citation.from_hit(h, rank[id(h)]) for h in hits[:k]],
             sentence=None if extracted is None else extracted.sentence,
             sentence_source=None if extracted is None else extracted.sentence_source,
             confidence=conf,

@@ -132,6 +132,14 @@ class Retriever:
         ]
         return Retrieved(hits, generation, query_vector, timings)
 
+    def cosine(self, question: str, query_vector: np.ndarray | None, passage_id: int) -> float:
+        """The dense similarity of one passage to the question, from its stored vector: the
+        answer's confidence needs it even when the passage was only a lexical candidate."""
+        if query_vector is None:
+            query_vector = self.encoder.encode_query(question)
+        _, vectors = self.store.passage_vectors(self.store.get_meta("model"), int(self.store.get_meta("dim")), [passage_id])
+        return float(vectors[0] @ query_vector) if len(vectors) else 0.0
+
 
 def fuse(
     dense: list[tuple[int, float]],
