@@ -54,6 +54,8 @@ eval: $(STAMP)
 	$(BIN)/rag eval eval/seed/questions.jsonl --compare all --report $(EVAL_REPORTS)/seed
 	$(BIN)/rag eval eval/xquad_en/questions.jsonl --corpus eval/xquad_en/corpus.jsonl.gz --compare all \
 		--report $(EVAL_REPORTS)/xquad_en
+	$(BIN)/rag eval eval/scifact/questions.jsonl --corpus eval/scifact/corpus.jsonl.gz --compare all \
+		--report $(EVAL_REPORTS)/scifact
 
 # Cross-check of the metrics and the lexical index: BM25 on SciFact must land within 0.03 of
 # the BEIR paper's 0.665 nDCG@10. The first run encodes ~5k abstracts (minutes on one thread).
