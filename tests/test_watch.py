@@ -24,7 +24,7 @@ def test_watch_indexes_each_quiet_change_once(tmp_path, encoder):
     watcher = threading.Thread(
         target=watch_seeds,
         kwargs=dict(config=config, on_report=events.put, on_error=events.put, stop=stop, interval=0.05,
-                    debounce=0.5, encoder=encoder),
+                    debounce=1.0, encoder=encoder),
     )
     watcher.start()
     try:
@@ -33,7 +33,7 @@ def test_watch_indexes_each_quiet_change_once(tmp_path, encoder):
 
         for n in (10, 11, 12):  # a burst: one run for all three
             (config.seeds_dir / doc_name(n)).write_text(document(n, 3), encoding="utf-8")
-            time.sleep(0.1)
+            time.sleep(0.05)
         burst = events.get(timeout=60)
         assert (burst.new, burst.documents, burst.encoded) == (3, 6, 9)
 
