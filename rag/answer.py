@@ -181,6 +181,9 @@ def _named_in_question(text: str, info: QuestionInfo, partly: bool = False) -> b
     return bool(terms) and (any if partly else all)(t in info.terms for t in terms)
 
 
+_NUMERIC = frozenset({"DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT"})
+
+
 def _anchors(doc, info: QuestionInfo) -> list[int]:
     """Token positions of the question's content words in the sentence."""
     return [t.i for t in doc if stem(t.text) in info.terms]
@@ -200,10 +203,13 @@ def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]
     ents = list(doc.ents)
     best = None
     for i, ent in enumerate(ents):
-        if ent.label_ not in info.labels or _named_in_question(ent.text, info, partly=True):
+        # A name is "named" if any word of it is in the question; a number or date only if all are.
+        if ent.label_ not in info.labels or _named_in_question(ent.text, info, partly=ent.label_ not in _NUMERIC):
             continue
         priority = info.labels.index(ent.label_)
-        if info.duration and not _DURATION.search(ent.text):
+        if info.avoid is not None and info.avoid.search(ent.text):
+            continue
+        if info.prefer is not None and not info.prefer.search(ent.text):
             priority += len(info.labels)
         key = (priority, _gap(ent, anchors), ent.start_char)
         if best is None or key < best[0]:
@@ -214,7 +220,6 @@ def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]
     return best[1], max(0.0, 1.0 - TYPE_DECAY * priority)
 
 
-_DURATION = re.compile(r"\b(years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(y|ies))\b", re.I)
 
 
 def _list_span(doc, ents, i: int) -> tuple[int, int]:

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 from rag.store import STOPWORDS
 
-_WORD = re.compile(r"[\w'’-]+")
+_WORD = re.compile(r"[\w'’]+")  # hyphens split: "57-year-old" holds "old"
+
+DURATION = re.compile(r"\b(years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(y|ies))\b", re.I)
+AGE = re.compile(r"^\d{1,3}$|\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b", re.I)
 
 PERSON_LIKE = ("PERSON", "ORG", "NORP")
 TIME_LIKE = ("DATE", "TIME")
@@ -55,7 +58,11 @@ class QuestionInfo:
     text: str
     labels: tuple[str, ...]  # expected entity labels; () = a noun phrase or the sentence
     terms: frozenset[str]  # stemmed content words
-    duration: bool = False  # "how long": prefer spans like "10 years"
+    # Within the expected types, spans matching `prefer` rank first ("how long" -> "10 years",
+    # "how old" -> "65" or "57-year-old"), and spans matching `avoid` are never the answer
+    # ("when" -> not an age such as "57-year-old", which spaCy labels DATE).
+    prefer: re.Pattern[str] | None = None
+    avoid: re.Pattern[str] | None = None
 
 
 def stem(word: str) -> str:
@@ -86,5 +93,11 @@ def analyse(question: str) -> QuestionInfo:
                 if stem(word) in _HEAD_NOUNS or word in _HEAD_NOUNS:
                     labels = _HEAD_NOUNS.get(word) or _HEAD_NOUNS[stem(word)]
                     break
-    duration = bool(re.search(r"\bhow long\b", lower))
-    return QuestionInfo(question, labels, frozenset(terms_of(question)), duration)
+    prefer = avoid = None
+    if re.search(r"\bhow long\b", lower):
+        prefer = DURATION
+    elif re.search(r"\bhow old\b", lower):
+        prefer = AGE
+    elif labels == TIME_LIKE:
+        avoid = AGE
+    return QuestionInfo(question, labels, frozenset(terms_of(question)), prefer, avoid)

@@ -118,3 +118,9 @@ def test_every_answer_is_a_verbatim_slice_of_its_cited_document(seed_qa, xquad_s
         sentence = answer.sentence_source
         assert sentence.start <= answer.source.start and answer.source.end <= sentence.end
         assert any(c.start <= answer.source.start and answer.source.end <= c.end for c in cited)
+
+
+def test_how_old_prefers_an_age_and_when_never_answers_with_one():
+    sentence = "In 2010 the 57-year-old Rutte became prime minister."
+    assert extract("How old is Rutte?", [hit(sentence)]).text == "57-year-old"
+    assert extract("When did Rutte become prime minister?", [hit(sentence)]).text == "2010"
