@@ -8,11 +8,14 @@ before most runs the test stores the vectors the run will need, as a killed earl
 have (the run then finds them by content hash). Two runs do encode, and are killed after their
 vectors are committed. RAG_TEST_PAUSE makes the indexer pause at each phase boundary and say
 so on stderr; a kill lands at a random moment after the documents are loaded, and the last
-phase announced before it is recorded to show the kills spread over the run.
+phase announced before it is recorded to show the kills spread over the run. Answers are
+compared in process (Retriever.search gives the passages `rag ask` cites); after the kill just
+before the commit, the real `rag ask --json` is run too.
 """
 from __future__ import annotations
 
 import collections
+import json
 import os
 import random
 import signal
@@ -92,6 +95,18 @@ def answers(config: Config, encoder, questions: list[str]) -> tuple[int, list[li
         retriever.close()
 
 
+def rag_ask_cites(config: Config, questions: list[str]) -> tuple[int, list[set[tuple]]]:
+    """What `rag ask --json` cites, as sets (it puts the answer's passage first, not the best-ranked)."""
+    qfile = config.index_dir.parent / "questions.txt"
+    qfile.write_text("\n".join(questions) + "\n", encoding="utf-8")
+    done = run_rag("ask", "--questions", str(qfile), "--json", "--index-dir", str(config.index_dir))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len({a["generation"] for a in answers}) == 1
+    cited = [{(c["doc_id"], c["ordinal"], c["text"], c["score"]) for c in a["citations"]} for a in answers]
+    return answers[0]["generation"], cited
+
+
 def stored_doc_ids(config: Config) -> set[str]:
     store = Store.open(config.store_path)
     try:
@@ -162,6 +177,8 @@ def test_kills_at_random_moments_and_fixed_points_leave_one_whole_generation(cor
             assert done.returncode == 0 and "check: ok" in done.stdout, done.stderr
         after_kill_generation, after_kill = answers(corpus, encoder, questions)
         after_kill_docs = stored_doc_ids(corpus)
+        if how == "before_commit":  # the next generation's FAISS file is on disk, uncommitted
+            assert rag_ask_cites(corpus, questions) == (after_kill_generation, [set(a) for a in after_kill])
 
         completed = index_seeds(corpus, encoder=encoder)  # the next run finishes the job
         faiss_files.add(len(index_status(corpus)["faiss_files"]))
