@@ -73,14 +73,21 @@ class StoreBusy(StoreError):
     """Another process held the write lock for longer than the busy timeout."""
 
 
-def _translated(conn: "_CheckedConnection", exc: sqlite3.DatabaseError) -> StoreError | None:
+# OperationalErrors the machine causes, not the code: permissions, a full or failing disk.
+_ENVIRONMENT_ERRORS = ("readonly", "unable to open", "disk i/o", "full", "permission")
+
+
+def _translated(path: Path, exc: sqlite3.DatabaseError) -> StoreError | None:
     """The user-facing error for SQLite's `exc`, or None for a programming error (re-raised as is)."""
     # Damage surfaces as the base class ("database disk image is malformed", "file is not a
-    # database"); its subclasses (constraint, misuse) are bugs, except a lock held too long.
+    # database"); its subclasses (constraint, misuse, syntax) are bugs, except these.
+    message = str(exc).lower()
     if type(exc) is sqlite3.DatabaseError:
-        return StoreCorrupt(f"{conn.path} is corrupt ({exc}): {REBUILD_HINT}")
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return StoreBusy(f"{conn.path} is locked by another writer (another `rag index`?); try again when it is done")
+        return StoreCorrupt(f"{path} is corrupt ({exc}): {REBUILD_HINT}")
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in message:
+        return StoreBusy(f"{path} is locked by another writer (another `rag index`?); try again when it is done")
+    if isinstance(exc, sqlite3.OperationalError) and any(e in message for e in _ENVIRONMENT_ERRORS):
+        return StoreError(f"cannot use {path}: {exc} (check the permissions of the file and its folder, and free disk space)")
     return None
 
 
@@ -95,7 +102,7 @@ class _CheckedCursor(sqlite3.Cursor):
         try:
             return call(*args)
         except sqlite3.DatabaseError as exc:
-            error = _translated(self.connection, exc)
+            error = _translated(self.connection.path, exc)
             if error is None:
                 raise
             raise error from None
@@ -129,7 +136,7 @@ class _CheckedConnection(sqlite3.Connection):
         try:
             return super().executescript(script)
         except sqlite3.DatabaseError as exc:
-            error = _translated(self, exc)
+            error = _translated(self.path, exc)
             if error is None:
                 raise
             raise error from None
@@ -201,7 +208,7 @@ class Store:
                     f"{path} has schema version {version}, this seed-rag reads version {SCHEMA_VERSION}: {REBUILD_HINT}"
                 )
         except sqlite3.DatabaseError as exc:
-            raise StoreCorrupt(f"{path} is unreadable or corrupt ({exc}): {REBUILD_HINT}") from None
+            raise _translated(path, exc) or StoreCorrupt(f"{path} is unreadable or corrupt ({exc}): {REBUILD_HINT}") from None
         return store
 
     def _schema_version(self) -> int | None:

@@ -2,14 +2,12 @@
 and the good files beside it are indexed. Decisions: README, "Seed files"."""
 from __future__ import annotations
 
-import ctypes
 import os
-from contextlib import contextmanager
 from pathlib import Path
-
 
 import rag.documents
 from conftest import run_rag
+from permissions import as_file_owner
 from rag.config import Config
 from rag.indexer import index_seeds
 from rag.store import Store
@@ -18,42 +16,6 @@ GOOD = {
     "good.txt": "Lighthouses of the north\n\nThe keeper lit the lamp at dusk every evening.\n",
     "notes/good.md": "# Harbour notes\n\nFishing boats return before the tide turns.\n",
 }
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-_CAP_V3 = 0x20080522
-_DAC_OVERRIDES = (1 << 1) | (1 << 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-
-
-@contextmanager
-def unreadable(path: Path):
-    """Make `path` unreadable to this thread, even when the tests run as root.
-
-    chmod 000 stops anyone but root. Root reads anyway through two capabilities; this thread
-    drops them from its effective set while the seeds are read (capset, Linux) and takes them
-    back after. Root still owns everything else it touches, so nothing else changes.
-    """
-    path.chmod(0)
-    libc = ctypes.CDLL(None, use_errno=True)
-    header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
-    if os.geteuid() != 0 or libc.capget(ctypes.byref(header), data) != 0:
-        yield
-        return
-    saved = data[0].effective
-    data[0].effective &= ~_DAC_OVERRIDES
-    assert libc.capset(ctypes.byref(header), data) == 0, os.strerror(ctypes.get_errno())
-    try:
-        yield
-    finally:
-        data[0].effective = saved
-        libc.capset(ctypes.byref(_CapHeader(_CAP_V3, 0)), data)
 
 
 def make_seeds(root: Path) -> Path:
@@ -99,7 +61,8 @@ def test_every_bad_file_is_named_with_its_reason_and_good_files_are_indexed(tmp_
 
     monkeypatch.setattr(rag.documents, "_seed_files", list_then_delete)
     config = Config(seeds_dir=seeds, index_dir=tmp_path / "index", max_file_bytes=1000)
-    with unreadable(seeds / "locked.txt"):
+    (seeds / "locked.txt").chmod(0)
+    with as_file_owner():  # see tests/permissions.py: chmod 000 alone does not stop root
         report = index_seeds(config, encoder=encoder)
 
     expected = {

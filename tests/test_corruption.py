@@ -16,7 +16,8 @@ from rag.config import Config
 from rag.indexer import index_seeds
 from rag.qa import QA
 from rag.status import check_index
-from rag.store import Store
+from permissions import as_file_owner
+from rag.store import Store, StoreError
 
 QUESTION = "Who succeeded Stoltenberg?"
 LFS_POINTER = (
@@ -150,6 +151,18 @@ def test_corrupt_store_is_a_clear_error_naming_the_file_and_the_fix(how, damaged
         assert "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith(f"rag: error: {damaged.store_path} is "), done.stderr
         assert "corrupt" in done.stderr and "`rag index --rebuild`" in done.stderr, done.stderr
+
+
+def test_read_only_index_is_a_clear_error_that_does_not_suggest_deleting_it(damaged, encoder):
+    damaged.store_path.chmod(0o444)
+    damaged.index_dir.chmod(0o555)
+    try:
+        with as_file_owner(), pytest.raises(StoreError) as error:
+            index_seeds(damaged, encoder=encoder)
+    finally:
+        damaged.index_dir.chmod(0o755)
+    assert str(error.value).startswith(f"cannot use {damaged.store_path}: attempt to write a readonly database")
+    assert "permissions" in str(error.value) and "rebuild" not in str(error.value)
 
 
 def test_rebuild_replaces_a_corrupt_store(damaged, encoder):
