@@ -15,7 +15,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_81de98d510058a00.txt"
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
+EVAL = ROOT / "eval"  # the question sets the project ships (copies of ../shared/eval)
+SEED_QUESTIONS = EVAL / "seed" / "questions.jsonl"
 RAG = str(Path(sys.executable).with_name("rag"))
 
 

@@ -13,7 +13,8 @@ from rag.qa import QA
 from rag.question import analyse
 from rag.retrieve import Hit
 from rag.store import StoredPassage
-from tests.conftest import SEED_FILE, SHARED_EVAL
+from rag.corpus import unpack
+from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS
 
 
 def hit(text: str, rank: int = 0) -> Hit:
@@ -67,7 +68,7 @@ def test_flagship_question_answers_mark_rutte_with_offsets_into_the_seed(seed_qa
 
 
 def _seed_questions():
-    return [json.loads(line) for line in (SHARED_EVAL / "seed_questions.jsonl").read_text().splitlines() if line]
+    return [json.loads(line) for line in SEED_QUESTIONS.read_text().splitlines() if line]
 
 
 def test_seed_questions_are_answered_exactly(seed_qa):
@@ -92,11 +93,13 @@ def test_who_will_succeed_rutte_abstains(seed_qa):
 @pytest.fixture(scope="module")
 def xquad_sample(tmp_path_factory, encoder):
     """The documents behind the first 60 xquad_en questions, indexed with the real model."""
-    source = SHARED_EVAL / "external" / "xquad_en"
+    source = EVAL / "xquad_en"
     questions = [json.loads(line) for line in (source / "questions.jsonl").read_text().splitlines()[:60]]
+    corpus = tmp_path_factory.mktemp("xquad-corpus")
+    unpack(source / "corpus.jsonl.gz", corpus)
     seeds = tmp_path_factory.mktemp("xquad-seeds")
     for doc_id in {d for q in questions for d in q["gold_doc_ids"]}:
-        shutil.copy(source / "corpus" / f"{doc_id}.txt", seeds / f"{doc_id}.txt")
+        shutil.copy(corpus / f"{doc_id}.txt", seeds / f"{doc_id}.txt")
     config = Config(seeds_dir=seeds, index_dir=tmp_path_factory.mktemp("xquad-index"))
     index_seeds(config, encoder=encoder)
     qa = QA(config)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import SEED_FILE, SEEDS, SHARED_EVAL, run_rag
+from tests.conftest import SEED_FILE, SEED_QUESTIONS, SEEDS, run_rag
 
 GOLD = "handed it over to former Dutch Prime Minister Mark Rutte"
 
@@ -54,7 +54,7 @@ def test_json_has_the_documented_shape(indexed):
 
 
 def test_every_seed_question_has_its_gold_passage_in_the_top_three(seed_qa):
-    questions = [json.loads(line) for line in (SHARED_EVAL / "seed_questions.jsonl").read_text().splitlines() if line]
+    questions = [json.loads(line) for line in SEED_QUESTIONS.read_text().splitlines() if line]
     answerable = [q for q in questions if q.get("answerable", True)]
     assert len(answerable) == 5
     for q in answerable:
