@@ -27,10 +27,3 @@ def entity_docs(texts: Iterable[str]) -> Iterator:
     disabled for the call, ~8 ms for 4 sentences against ~17 ms for the full pipeline."""
     pipeline = nlp()
     return pipeline.pipe(texts, disable=[name for name in pipeline.pipe_names if name != "ner"])
-
-
-def preload() -> threading.Thread:
-    """Start loading in the background so the first question does not pay ~2 s for it."""
-    thread = threading.Thread(target=nlp, daemon=True)
-    thread.start()
-    return thread
