@@ -92,7 +92,9 @@ def main() -> None:
         info = store.faiss_info()
     finally:
         store.close()
-    result["index"] = ann.describe(faiss_index.load_verified(config.index_dir, info))
+    index = faiss_index.load_verified(config.index_dir, info)
+    ann.set_nprobe(index, config.ann_nprobe)  # as the retriever did for the timed queries
+    result["index"] = ann.describe(index)
     result.update(passages=info.count, torch_threads=threads, **on_disk(config.index_dir))
     write_json(args.out, result)
 

@@ -89,12 +89,13 @@ def stage_table(results: dict) -> str:
     for name, q in rows:
         cells = [f"{q['stages_ms'][s]['median']:.1f} / {q['stages_ms'][s]['p95']:.1f}" for s in stages]
         n = q["passages"]
-        per = (q["peak_rss_mb"] - q["rss_start_mb"]) * 2**20 / n
+        # Per passage only where passages outweigh the model and libraries (~0.5 GB).
+        per = f"{(q['peak_rss_mb'] - q['rss_start_mb']) * 2**20 / n:,.0f} B" if n >= 10_000 else "–"
         disk = (q["store_bytes"] + q["faiss_bytes"]) / n
         lines.append(f"| {name} | {q['index']} | " + " | ".join(cells)
                      + f" | {q['retrieval_ms']['median']:.1f} / {q['retrieval_ms']['p95']:.1f}"
                      + f" | {q['ask_ms']['median']:.1f} / {q['ask_ms']['p95']:.1f}"
-                     + f" | {q['peak_rss_mb'] / 1024:.2f} GB | {per:,.0f} B | {disk:,.0f} B |")
+                     + f" | {q['peak_rss_mb'] / 1024:.2f} GB | {per} | {disk:,.0f} B |")
     return "\n".join(lines)
 
 
@@ -105,7 +106,8 @@ def ann_table(results: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     for name, ann in blocks:
         for r in ann["sweep"]:
-            mark = " (default)" if r["default"] else ""
+            nlist = int(ann["index"].split(",")[0].removeprefix("IVF"))
+            mark = (" (default" + (", all lists" if r["nprobe"] >= nlist else "") + ")") if r["default"] else ""
             lines.append(f"| {name} | {ann['index'].split(' ')[0]} | {r['nprobe']}{mark} | {r['recall_at_10']:.3f} | "
                          f"{r['same_top10']:.2f} | {r['approx_ms']['median']:.2f} / {r['approx_ms']['p95']:.2f} ms | "
                          + (f"{r['exact_ms']['median']:.2f} / {r['exact_ms']['p95']:.2f} ms |" if r["exact_ms"] else "– |"))
