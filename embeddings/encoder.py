@@ -7,11 +7,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from embeddings.pooling import MeanPoolingModel
 from embeddings.registry import resolve_model_dir, weights_fingerprint
 
 
 class Encoder:
-    """Wraps a sentence-transformers model found inside an installed package.
+    """A sentence-transformers model found inside an installed package.
 
     Constructing an Encoder is cheap: the model directory is resolved and the weights
     loaded on the first call that needs them, once.
@@ -39,22 +40,20 @@ class Encoder:
         return self._fingerprint
 
     @property
-    def model(self):  # -> SentenceTransformer, imported lazily (torch costs ~2 s to import)
+    def model(self) -> MeanPoolingModel:
+        """The loaded model, imported lazily (torch and transformers cost ~2 s to import)."""
         if self._model is None:
             os.environ["HF_HUB_OFFLINE"] = "1"
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             import torch
-            from sentence_transformers import SentenceTransformer
 
             torch.set_num_threads(self.threads)
-            self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+            self._model = MeanPoolingModel(self.model_dir)
         return self._model
 
     @property
     def dimension(self) -> int:
-        model = self.model
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(getter())
+        return self.model.dimension
 
     def encode(
         self,
@@ -72,14 +71,7 @@ class Encoder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            vectors = self.model.encode(
-                [texts[i] for i in idx],
-                batch_size=len(idx),
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-            out[idx] = vectors.astype(np.float32, copy=False)
+            out[idx] = self.model.encode([texts[i] for i in idx])
             if progress is not None:
                 progress(len(idx))
         return out
