@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # Retrieval metrics need a ranking deeper than the citations a user sees: recall@10 and nDCG@10.
 MIN_DEPTH = 10
 PASSAGE_HIT_KS = (1, 5)
-VERSIONED = ("seed-rag", "torch", "sentence-transformers", "faiss-cpu", "numpy", "spacy")
+VERSIONED = ("seed-rag", "torch", "transformers", "faiss-cpu", "numpy", "spacy")
 
 
 @dataclass(frozen=True)
