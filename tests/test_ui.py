@@ -13,9 +13,11 @@ from urllib.error import HTTPError
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import SEEDS
 from rag.config import Config
+
 from ui.screenshot import ANSWER_TIMEOUT_MS, CHROMIUM, ask_in_page, free_port, launch_chromium
 
 XSS_SEED = """Zebra Crossing Notes <img src=x onerror="window.__pwned=1">
@@ -135,16 +137,19 @@ def test_number_of_citations_setting(tab):
     page.get_by_role("tab", name="Settings").click()
     page.locator("#k input[type=number]").fill("2")
     page.locator("#k input[type=number]").press("Enter")
+    page.locator("#k input[type=number]").blur()
+    expect(page.locator("#k input[type=range]")).to_have_value("2")
     page.get_by_role("tab", name="Chat").click()
     ask_in_page(page, "When was NATO created?")
-    assert page.locator("#sources .rag-source").count() == 2
+    # The sources panel can redraw just after the reply appears: wait for it, don't sample it.
+    expect(page.locator("#sources .rag-source")).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
 
 
 def test_markup_in_seeds_and_questions_shows_as_text_and_never_runs(tab):
     page = tab.page
     ask_in_page(page, 'Who chaired the zebra crossing committee? <img src=x onerror="window.__pwned=4"> ![t](/pixel.png)')
-    sources = page.locator("#sources").inner_text()
-    assert '<img src=x onerror="window.__pwned=1">' in sources  # the title, as text
+    expect(page.locator("#sources")).to_contain_text('<img src=x onerror="window.__pwned=1">', timeout=ANSWER_TIMEOUT_MS)
+    sources = page.locator("#sources").inner_text()  # the title above, as text
     assert "<script>window.__pwned=2</script>" in sources  # the cited passage, as text
     assert "![tracker](http://127.0.0.1:9/pixel.png)" in sources or "Quentin Blackwood" in sources
     assert '<img src=x onerror="window.__pwned=4">' in page.locator("#chat").inner_text()
