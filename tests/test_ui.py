@@ -102,7 +102,7 @@ def test_answer_with_highlighted_cited_passage(tab, tmp_path):
     assert "Mark Rutte" in last_reply(page)
     assert "[1]" in last_reply(page)
     cited = page.locator("#sources .rag-source", has_text="handed it over")
-    assert cited.count() >= 1
+    expect(cited.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     assert "Mark Rutte" in cited.first.locator("mark.rag-answer").inner_text()
     meta = cited.first.locator(".rag-source-meta").inner_text()
     assert "000_81de98d510058a00.txt" in meta and "paragraph" in meta and "score" in meta
@@ -117,7 +117,7 @@ def test_follow_up_question_in_the_same_conversation(tab):
     ask_in_page(page, "Who succeeded Stoltenberg?")
     ask_in_page(page, "How old is he?")
     assert "Read as: How old is Mark Rutte?" in last_reply(page)
-    assert page.locator("#sources .rag-source", has_text="57-year-old Rutte").count() == 1
+    expect(page.locator("#sources .rag-source", has_text="57-year-old Rutte")).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
     page.locator("#clear").click()  # a new conversation forgets who "he" was
     page.locator('#chat [data-testid="bot"]').first.wait_for(state="detached")
     ask_in_page(page, "How old is he?")
