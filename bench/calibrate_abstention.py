@@ -32,8 +32,7 @@ def features(retriever: Retriever, question: str, drop_docs: set[str], k: int) -
     extracted = extract(question, hits)
     if extracted is None:
         return None
-    top = hits[extracted.hit_index]
-    cosine = top.dense if top.dense is not None else retriever.cosine(question, retrieved.query_vector, top.passage.id)
+    cosine = retriever.cosine(question, retrieved, hits[extracted.hit_index])
     return [cosine, extracted.overlap, extracted.type_fit]
 
 

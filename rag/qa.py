@@ -58,17 +58,14 @@ class QA:
         k = k or self.config.k
         # The answer step reads more passages than a small k cites; the one it answers from is cited.
         retrieved = self.retriever.search(question, k=max(k, ANSWER_PASSAGES), mode=mode)
-        hits = retrieved.hits
-        rank = {id(h): n for n, h in enumerate(hits, 1)}
+        citations = [Citation.from_hit(h, rank) for rank, h in enumerate(retrieved.hits, 1)]
         t = time.perf_counter()
-        extracted = extract(question, hits)
-        if extracted is not None and extracted.hit_index:
-            # The passage the answer comes from is cited first; the rest keep their order.
-            hits = [hits[extracted.hit_index]] + [h for i, h in enumerate(hits) if i != extracted.hit_index]
+        extracted = extract(question, retrieved.hits)
         cosine = 0.0
         if extracted is not None:
-            top = hits[0]
-            cosine = top.dense if top.dense is not None else self.retriever.cosine(question, retrieved.query_vector, top.passage.id)
+            # The passage the answer comes from is cited first; the rest keep their order.
+            citations.insert(0, citations.pop(extracted.hit_index))
+            cosine = self.retriever.cosine(question, retrieved, retrieved.hits[extracted.hit_index])
         conf = confidence(extracted, cosine, self.config)
         retrieved.timings["answer"] = (time.perf_counter() - t) * 1000
         abstained = extracted is None or conf < self.config.abstain_below
@@ -77,7 +74,7 @@ class QA:
             text=NOT_FOUND if abstained else extracted.text,
             abstained=abstained,
             source=None if abstained else extracted.source,
-            citations=[Citation.from_hit(h, rank[id(h)]) for h in hits[:k]],
+            citations=citations[:k],
             sentence=None if extracted is None else extracted.sentence,
             sentence_source=None if extracted is None else extracted.sentence_source,
             confidence=conf,

@@ -34,6 +34,7 @@ class Retrieved:
     hits: list[Hit]
     generation: int
     query_vector: np.ndarray | None
+    model: str  # fingerprint of the snapshot's vectors
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
 
 
@@ -56,12 +57,15 @@ class Retriever:
                 f"the index at {config.index_dir} was built with {active}, not {config.model}: "
                 f"run `rag index --model {config.model}` to build that model's vectors"
             )
-        self.encoder = Encoder(active, threads=config.torch_threads, batch_size=config.encode_batch_size)
+        self.encoder = self._encoder(active)
         self._faiss = None
         self._faiss_generation = -1
 
     def close(self) -> None:
         self.store.close()
+
+    def _encoder(self, name: str) -> Encoder:
+        return Encoder(name, threads=self.config.torch_threads, batch_size=self.config.encode_batch_size)
 
     def _index_for_snapshot(self):
         """The FAISS index of the snapshot's generation: loaded once, rebuilt if the file is bad."""
@@ -88,7 +92,7 @@ class Retriever:
                 f"the index at {self.config.index_dir} now uses {active}, not {self.config.model}: "
                 f"run `rag index --model {self.config.model}` to switch it back"
             )
-        self.encoder = Encoder(active, threads=self.config.torch_threads, batch_size=self.config.encode_batch_size)
+        self.encoder = self._encoder(active)
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> Retrieved:
         k = k or self.config.k
@@ -106,6 +110,7 @@ class Retriever:
             timings["embed"] = (time.perf_counter() - t) * 1000
         with self.store.transaction(write=False):
             generation = self.store.generation
+            model = self.store.get_meta("model")
             if mode != "bm25" and self.store.get_meta("model_name") != self.encoder.name:
                 # `rag index --model` switched models since this retriever opened: a query vector
                 # of the old model would not fit the new generation's FAISS index.
@@ -130,14 +135,18 @@ class Retriever:
             for pid, score in ranked
             if pid in passages
         ]
-        return Retrieved(hits, generation, query_vector, timings)
+        return Retrieved(hits, generation, query_vector, model, timings)
 
-    def cosine(self, question: str, query_vector: np.ndarray | None, passage_id: int) -> float:
-        """The dense similarity of one passage to the question, from its stored vector: the
-        answer's confidence needs it even when the passage was only a lexical candidate."""
+    def cosine(self, question: str, retrieved: Retrieved, hit: Hit) -> float:
+        """A hit's dense similarity to the question: its dense score, or from its stored vector
+        when it was only a lexical candidate (the answer's confidence needs it either way).
+        Vectors are keyed by the snapshot's model, so a later generation cannot mix models in."""
+        if hit.dense is not None:
+            return hit.dense
+        query_vector = retrieved.query_vector
         if query_vector is None:
             query_vector = self.encoder.encode_query(question)
-        _, vectors = self.store.passage_vectors(self.store.get_meta("model"), int(self.store.get_meta("dim")), [passage_id])
+        _, vectors = self.store.passage_vectors(retrieved.model, len(query_vector), [hit.passage.id])
         return float(vectors[0] @ query_vector) if len(vectors) else 0.0
 
 
