@@ -132,13 +132,29 @@ def test_example_question_is_clickable(tab):
     assert page.locator("#sources .rag-source").count() >= 1
 
 
+def set_slider(page, elem_id: str, value: str) -> None:
+    """Type a value into a slider's number box and wait until the slider itself holds it.
+
+    The Settings tab mounts its components when first shown, and a value typed while it mounts
+    can be overwritten by the initial one (CI saw the slider stay at 5): type again until it sticks.
+    """
+    number, slider = page.locator(f"#{elem_id} input[type=number]"), page.locator(f"#{elem_id} input[type=range]")
+    for _ in range(3):
+        number.fill(value)
+        number.press("Enter")
+        number.blur()
+        try:
+            expect(slider).to_have_value(value, timeout=2000)
+            return
+        except AssertionError:
+            continue
+    expect(slider).to_have_value(value)
+
+
 def test_number_of_citations_setting(tab):
     page = tab.page
     page.get_by_role("tab", name="Settings").click()
-    page.locator("#k input[type=number]").fill("2")
-    page.locator("#k input[type=number]").press("Enter")
-    page.locator("#k input[type=number]").blur()
-    expect(page.locator("#k input[type=range]")).to_have_value("2")
+    set_slider(page, "k", "2")
     page.get_by_role("tab", name="Chat").click()
     ask_in_page(page, "When was NATO created?")
     # The sources panel can redraw just after the reply appears: wait for it, don't sample it.
