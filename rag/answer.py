@@ -2,7 +2,7 @@
 
 No extractive QA model ships on PyPI, so (DESIGN decision 4):
 1. every sentence of the top passages is scored by its overlap with the question's content
-   words and its passage's retrieval rank;
+   words and its passage's retrieval evidence (rag/sentences.py);
 2. the best few are run through spaCy NER; a sentence holding an entity of the type the
    question asks for (who -> PERSON/ORG/NORP, when -> DATE/TIME, ...) that the question does
    not already name wins, and that entity is the answer;
@@ -12,18 +12,15 @@ The answer text is always a verbatim slice of the cited document:
 """
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rag.nlp import entity_docs, nlp
-from rag.passages import sentence_spans, spans
 from rag.question import QuestionInfo, analyse, stem, terms_of
 from rag.retrieve import Hit
+from rag.sentences import Sentence, score_sentences
 
 NOT_FOUND = "I couldn't find that in the documents."
-_LINE_BREAK = re.compile(r"\n+")
 
 
 @dataclass(frozen=True)
@@ -93,23 +90,12 @@ class Extracted:
     type_fit: float  # 1 when the span is an entity of the type the question asks for, 0 when untyped
 
 
-@dataclass(frozen=True)
-class _Sentence:
-    hit_index: int
-    start: int  # offsets into the passage text
-    end: int
-    overlap: float
-    score: float
-
-
 # Tuned on xquad_en and the seed questions (see the answer-quality issue note). Five passages let
 # the answer step reach a passage that retrieval ranks 4th or 5th (the seed's "handed it over"
 # passage for "Who succeeded Stoltenberg?"); NER on more than 4 sentences only costs time.
 ANSWER_PASSAGES = 5
 NER_SENTENCES = 4
-RANK_WEIGHT = 0.15
 TYPE_BONUS = 0.7
-DENSE_WEIGHT = 1.0
 TYPE_DECAY = 0.4  # fit of the 2nd, 3rd expected label: 1 - decay, 1 - 2 * decay
 NP_REPEAT_PENALTY = 3
 
@@ -118,10 +104,10 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
     if not hits:
         return None
     info = info or analyse(question)
-    sentences = _score_sentences(hits[:ANSWER_PASSAGES], info)
+    sentences = score_sentences(hits[:ANSWER_PASSAGES], info)
     best = sorted(sentences, key=lambda s: -s.score)[:NER_SENTENCES]
     text_of = lambda s: hits[s.hit_index].passage.text[s.start : s.end]  # noqa: E731
-    chosen: tuple[float, _Sentence, tuple[int, int] | None, float] = (best[0].score, best[0], None, 0.0)
+    chosen: tuple[float, Sentence, tuple[int, int] | None, float] = (best[0].score, best[0], None, 0.0)
     if info.labels:
         # Entities alone need only the NER component (half the cost of the full pipeline).
         for sentence, doc in zip(best, entity_docs(map(text_of, best))):
@@ -145,27 +131,6 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
     return Extracted(
         sentence.hit_index, text, source, sent_text, sent_source, sentence.overlap, fit
     )
-
-
-def _score_sentences(hits: list[Hit], info: QuestionInfo) -> list[_Sentence]:
-    candidates = [
-        (rank, start, end, set(terms_of(hit.passage.text[start:end])))
-        for rank, hit in enumerate(hits)
-        # Single line breaks separate headings, captions and bylines from sentences.
-        for line_start, line_end in spans(hit.passage.text, _LINE_BREAK)
-        for start, end in sentence_spans(hit.passage.text, line_start, line_end)
-    ]
-    # Question words found in every candidate sentence say little about which one answers:
-    # weight each by its inverse frequency among the candidates.
-    df = {t: sum(t in terms for *_, terms in candidates) for t in info.terms}
-    weight = {t: math.log(1 + len(candidates) / (1 + df[t])) for t in info.terms}
-    total = sum(weight.values()) or 1.0
-    out = []
-    for rank, start, end, terms in candidates:
-        overlap = sum(weight[t] for t in info.terms & terms) / total
-        dense = hits[rank].dense or 0.0
-        out.append(_Sentence(rank, start, end, overlap, overlap + DENSE_WEIGHT * dense + RANK_WEIGHT / (rank + 1)))
-    return out
 
 
 def _named_in_question(text: str, info: QuestionInfo, partly: bool = False) -> bool:

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import click
 
-from rag.config import Config
+from rag.config import MODES, Config
 from rag.errors import QuestionFileError
 
 
@@ -126,7 +126,7 @@ def _watch(config: Config, debounce: float) -> None:
 @click.argument("question", required=False)
 @index_dir_option
 @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Number of citations (default 5).")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "rrf"]), default=None, help="Retrieval mode.")
+@click.option("--mode", type=click.Choice(MODES), default=None, help="Retrieval mode.")
 @click.option("--model", default=None, help="Fail unless the index was built with this model.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
 @click.option("--questions", type=click.Path(exists=True, dir_okay=False), help="File of questions (lines or JSONL).")

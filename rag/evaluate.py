@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rag import metrics
-from rag.config import Config
+from rag.config import MODES, Config
 from rag.corpus import CorpusError, corpus_name, folder_doc_ids, is_packed, unpack
 from rag.errors import QuestionFileError, RagError
 from rag.jsonl import parse_object
@@ -114,9 +114,7 @@ def check_gold_doc_ids(path: Path, questions: list[Question], known: set[str], c
 
 def parse_modes(compare: str | None, default: str) -> tuple[str, ...]:
     """`--compare bm25,dense,hybrid` (or `all`) -> modes, checked against the pipeline's modes."""
-    from rag import retrieve  # read at run time: the pipeline gains modes (e.g. +rerank)
-
-    available = tuple(retrieve.MODES)
+    available = MODES
     if not compare:
         wanted = [default]
     elif compare.strip() == "all":

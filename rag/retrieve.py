@@ -15,10 +15,11 @@ import numpy as np
 
 from embeddings import Encoder, ann
 from embeddings import index as faiss_index
-from rag.config import Config
+from rag.config import MODES, Config
+from rag.question import analyse
+from rag.sentences import rescore
 from rag.store import Store, StoredPassage, StoreError
 
-MODES = ("hybrid", "dense", "bm25", "rrf")
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ class Retriever:
                 lexical = self.store.lexical_search(question, depth)
                 timings["lexical"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            ranked = fuse(dense, lexical, mode, self.config.dense_weight)[:k]
+            rescored = mode == "rescored"
+            depth = max(k, self.config.rescore_depth) if rescored else k
+            ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)[:depth]
             timings["fusion"] = (time.perf_counter() - t) * 1000
             passages = self.store.passages_by_id(pid for pid, _ in ranked)
         dense_of, lexical_of = dict(dense), dict(lexical)
@@ -135,6 +138,10 @@ class Retriever:
             for pid, score in ranked
             if pid in passages
         ]
+        if rescored:
+            t = time.perf_counter()
+            hits = rescore(hits, analyse(question), self.config.rescore_depth, self.config.rescore_weight)[:k]
+            timings["rescore"] = (time.perf_counter() - t) * 1000
         return Retrieved(hits, generation, query_vector, model, timings)
 
     def cosine(self, question: str, retrieved: Retrieved, hit: Hit) -> float:

@@ -88,7 +88,7 @@ def test_the_shipped_question_sets_are_valid():
 
 
 def test_unknown_modes_are_refused_with_the_choices():
-    from rag.retrieve import MODES
+    from rag.config import MODES
 
     assert parse_modes("bm25, dense,bm25", "hybrid") == ("bm25", "dense")
     assert parse_modes(None, "hybrid") == ("hybrid",)
@@ -183,16 +183,16 @@ def test_corpus_folder_or_packed_file_share_one_cached_index(tmp_path):
 def test_eval_on_the_seed_questions_writes_the_three_report_files(tmp_path, seed_config):
     report = tmp_path / "report"
     result = run_rag(
-        "eval", "eval/seed/questions.jsonl", "--compare", "bm25,dense,hybrid", "--report", str(report),
+        "eval", "eval/seed/questions.jsonl", "--compare", "bm25,dense,hybrid,rescored", "--report", str(report),
         "--index-dir", str(seed_config.index_dir), env={"RAG_SEEDS_DIR": str(SEEDS)},
     )
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert [r.split("|")[1].strip() for r in rows[1:]] == ["bm25", "dense", "hybrid"]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == ["bm25", "dense", "hybrid", "rescored"]
     assert all(r.count("|") == rows[0].count("|") for r in rows)
 
     data = json.loads((report / "report.json").read_text())
-    assert list(data["modes"]) == ["bm25", "dense", "hybrid"]
+    assert list(data["modes"]) == ["bm25", "dense", "hybrid", "rescored"]
     for mode, values in data["modes"].items():
         assert ISSUE_MODE_KEYS <= set(values)
         assert values["n_questions"] == 7
@@ -204,15 +204,16 @@ def test_eval_on_the_seed_questions_writes_the_three_report_files(tmp_path, seed
         assert values["latency_stages_ms"]["answer"]["p50"] >= 0
     assert "dense" in data["modes"]["dense"]["latency_stages_ms"]
     assert "lexical" in data["modes"]["bm25"]["latency_stages_ms"]
+    assert "rescore" in data["modes"]["rescored"]["latency_stages_ms"]
     assert data["config"]["model_fingerprint"].startswith("all-MiniLM-L6-v2@")
     assert data["config"]["versions"]["torch"]
     per_question = data["per_question"]
-    assert len(per_question) == 21
+    assert len(per_question) == 28
     assert {"id", "mode", "doc_ids", "answer", "abstained"} <= set(per_question[0])
     assert {q["doc_ids"][0] for q in per_question} == {SEED_DOC}
 
     markdown = (report / "report.md").read_text()
-    assert "| bm25 |" in markdown and "worst questions (hybrid)" in markdown
+    assert "| bm25 |" in markdown and "worst questions (rescored)" in markdown  # the default mode
     assert "s32" in markdown  # the unanswerable questions are judged too
     assert (report / "recall_at_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

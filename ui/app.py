@@ -15,7 +15,7 @@ from rag.config import Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
-from rag.retrieve import MODES
+from rag.config import MODES
 from ui import render
 from ui.backend import Backend
 
