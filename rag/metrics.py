@@ -111,11 +111,20 @@ def _f1(pred: list[str], gold: list[str]) -> float:
 
 
 def contains_answer(text: str | None, answers: Sequence[str]) -> float | None:
-    """1.0 if the normalised text contains a normalised gold answer (as whole tokens)."""
+    """1.0 if the text contains a gold answer: as whole tokens after SQuAD normalisation, or as
+    written (case and spacing aside) not inside a longer word. The second catches answers that
+    normalisation glues to a neighbour: "Six" in "Six-time", "William Tyndale" in "William
+    Tyndale's", "1185" in "(1185–1226)"."""
     if not answers:
         return None
     padded = f" {normalize_answer(text or '')} "
-    return float(any(f" {normalize_answer(a)} " in padded for a in answers if normalize_answer(a)))
+    if any(f" {normalize_answer(a)} " in padded for a in answers if normalize_answer(a)):
+        return 1.0
+    spaced = " ".join((text or "").lower().split())
+    return float(any(
+        re.search(r"(?<!\w)" + re.escape(" ".join(a.lower().split())) + r"(?!\w)", spaced)
+        for a in answers if a.strip()
+    ))
 
 
 def mean(values: Iterable[float | None]) -> float | None:

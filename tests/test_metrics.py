@@ -118,6 +118,13 @@ def test_contains_answer_matches_whole_tokens():
     assert m.contains_answer("text", []) is None
 
 
+def test_contains_answer_finds_answers_that_normalisation_glues_to_a_neighbour():
+    assert m.contains_answer("Six-time Grammy winner Lady Gaga sang.", ["Six"]) == 1.0
+    assert m.contains_answer("such as William Tyndale's English Bible", ["William Tyndale"]) == 1.0
+    assert m.contains_answer("a son, Jochi (1185–1226), nine months later", ["1185"]) == 1.0
+    assert m.contains_answer("Sixty-time winner", ["Six"]) == 0.0  # still not inside a longer word
+
+
 def test_percentile_interpolates_linearly():
     assert m.percentile([10.0, 20.0, 30.0, 40.0], 50) == 25.0
     assert m.percentile([10.0, 20.0, 30.0, 40.0], 95) == pytest.approx(38.5)
