@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.query_latency import RETRIEVAL, STAGES
+
 README_START = "<!-- bench:start (written by `make bench`) -->"
 README_END = "<!-- bench:end -->"
 
@@ -44,7 +46,7 @@ def targets(results: dict) -> list[Target]:
             text += f", recall@10 {row['recall_at_10']:.3f}"
             met = met and row["recall_at_10"] >= 0.95
         target = f"<= {limit:.0f} ms" + (", recall@10 >= 0.95" if n == 1_000_000 else "")
-        out.append(Target(f"retrieval p50 (embed + dense + lexical + fusion), {n:,} passages", target, text, met))
+        out.append(Target(f"retrieval p50 ({' + '.join(RETRIEVAL)}), {n:,} passages", target, text, met))
     seed = results["seed"]["ask_ms"]["median"]
     out.append(Target("full answer p50 (warm), seed index", "<= 100 ms", f"{seed:.1f} ms", seed <= 100))
     cold = results["cold_start"]["ask_s"]["median"]
@@ -81,7 +83,7 @@ def machine_line(results: dict) -> str:
 
 
 def stage_table(results: dict) -> str:
-    stages = ("embed", "dense", "lexical", "fusion", "answer")
+    stages = STAGES
     lines = ["| store | index | " + " | ".join(stages) + " | retrieval | whole ask | peak RSS | (peak − start RSS) / passage | disk / passage |",
              "|---|---|" + "---|" * (len(stages) + 5)]
     rows = [(f"{int(n):,} synthetic", s["query"]) for n, s in results["sizes"].items()]
@@ -161,7 +163,7 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stages = ("embed", "dense", "lexical", "fusion", "answer")
+    stages = STAGES
     rows = [(f"{int(n) // 1000:,}k", s["query"]) for n, s in results["sizes"].items()]
     rows.append(("seed", results["seed"]))
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
