@@ -120,6 +120,8 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
         # No entity of the asked-for type (or none asked for): a noun phrase, which needs the
         # parser, so it runs on the one sentence chosen.
         span = _noun_phrase(nlp()(text_of(sentence)), info)
+    if span is not None:
+        span = _balanced(text_of(sentence), *span)
     passage = hits[sentence.hit_index].passage
     sent_source = AnswerSource(passage.doc_id, passage.start + sentence.start, passage.start + sentence.end)
     sent_text = passage.text[sentence.start : sentence.end]
@@ -131,6 +133,52 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
     return Extracted(
         sentence.hit_index, text, source, sent_text, sent_source, sentence.overlap, fit
     )
+
+
+_OPENERS = {"(": ")", "[": "]", '"': '"', "“": "”"}
+_CLOSERS = {v: k for k, v in _OPENERS.items()}
+
+
+def _unmatched(text: str) -> int | None:
+    """Position of the first bracket or double quote in `text` left without its partner."""
+    stack: list[int] = []
+    for i, ch in enumerate(text):
+        if stack and _OPENERS[text[stack[-1]]] == ch:
+            stack.pop()
+        elif ch in _OPENERS:
+            stack.append(i)
+        elif ch in _CLOSERS:
+            return i
+    return stack[0] if stack else None
+
+
+def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """Trim a span that cuts through brackets or quotes (spaCy's entity and noun-phrase edges
+    do): "(Portuguese" -> "Portuguese", "a commune (gmina" -> "a commune". At a quote the
+    quoted words are kept ("a "mad scientist" -> "mad scientist"); at a bracket, the words
+    outside it; the other side when that side has no word. A span is never emptied."""
+    while (cut := _unmatched(sentence[start:end])) is not None:
+        at = start + cut
+        before, after = (start, at), (at + 1, end)
+        quote = sentence[at] in '"“”'
+        first, second = (after, before) if quote == (sentence[at] in _OPENERS) else (before, after)
+        for a, b in (first, second):
+            a, b = _strip(sentence, a, b)
+            if terms_of(sentence[a:b]):
+                start, end = a, b
+                break
+        else:
+            break
+    return start, end
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    """Offsets without surrounding spaces and commas."""
+    while start < end and text[start] in " ,;:":
+        start += 1
+    while end > start and text[end - 1] in " ,;:":
+        end -= 1
+    return start, end
 
 
 def _named_in_question(text: str, info: QuestionInfo, partly: bool = False) -> bool:

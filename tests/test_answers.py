@@ -39,6 +39,20 @@ def test_the_span_has_the_type_the_question_asks_for(question, sentence, expecte
     assert got.sentence == sentence
 
 
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [  # spaCy's spans here end inside the brackets or quotes: "a commune (gmina", '"ctenes'
+        ("What kind of unit is Warsaw in?", "Warsaw is a commune (gmina) and the capital of Poland.", "a commune"),
+        ("What did the press call Tesla?", 'The press called Tesla an archetypal "mad scientist" in the 1890s.', "mad scientist"),
+        ("What are the combs of ctenophores called?", 'The comb rows, called "ctenes" by zoologists, beat in waves.', "ctenes"),
+    ],
+)
+def test_an_answer_never_cuts_through_brackets_or_quotes(question, sentence, expected):
+    got = extract(question, [hit(sentence)])
+    assert got.text == expected
+    assert sentence[got.source.start - 100 : got.source.end - 100] == expected  # offsets still slice it
+
+
 def test_an_entity_the_question_names_is_never_the_answer():
     sentence = "Jens Stoltenberg handed the job over to Mark Rutte."
     assert extract("Who succeeded Stoltenberg?", [hit(sentence)]).text == "Mark Rutte"
