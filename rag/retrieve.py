@@ -21,7 +21,6 @@ from rag.sentences import rescore
 from rag.store import Store, StoredPassage, StoreError
 
 
-
 @dataclass(frozen=True)
 class Hit:
     passage: StoredPassage
@@ -128,8 +127,8 @@ class Retriever:
                 timings["lexical"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             rescored = mode == "rescored"
-            depth = max(k, self.config.rescore_depth) if rescored else k
-            ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)[:depth]
+            keep = max(k, self.config.rescore_depth) if rescored else k
+            ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)[:keep]
             timings["fusion"] = (time.perf_counter() - t) * 1000
             passages = self.store.passages_by_id(pid for pid, _ in ranked)
         dense_of, lexical_of = dict(dense), dict(lexical)
