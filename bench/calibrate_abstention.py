@@ -106,9 +106,12 @@ def main() -> None:
     w = fit_logistic(x, y)
     threshold = pick_threshold(confidences(w, x), y, args.max_wrong)
     right, wrong = rates(confidences(w, x), y, threshold)
+    abstained = confidences(w, x) < threshold
+    precision = float(np.mean(y[abstained] == 0)) if abstained.any() else 0.0
     print(f"examples: {int(y.sum())} answerable, {int((1 - y).sum())} with gold removed; signals {', '.join(SIGNALS)}")
     print(f"conf_bias={w[0]:.3f} conf_weights=({', '.join(f'{v:.3f}' for v in w[1:])}) abstain_below={threshold:.2f}")
-    print(f"fitted on all: abstains on {right:.3f} of gold-removed, wrongly on {wrong:.3f} of answerable")
+    print(f"fitted on all: abstains on {right:.3f} of gold-removed (abstention recall), wrongly on {wrong:.3f} "
+          f"of answerable; abstention precision {precision:.3f}")
     right, wrong = np.mean(held_out, axis=0)
     print(f"2-fold held out: abstains on {right:.3f} of gold-removed, wrongly on {wrong:.3f} of answerable")
 
