@@ -65,6 +65,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from rag.config import DEFAULT_MODEL, Config
+    from rag.indexer import encode_chunk
 
     config = Config(seeds_dir=SEEDS)
     pin_threads(config.torch_threads)
@@ -78,7 +79,7 @@ def main() -> None:
 
     raw = SentenceTransformer(str(encoder.model_dir), device="cpu", local_files_only=True)
     raw.encode(["warm up"] * 8)
-    chunk = max(config.encode_batch_size * 8, 256)  # as rag/indexer.py _encode_missing
+    chunk = encode_chunk(config.encode_batch_size)  # the indexer's commit size
 
     seconds = {"ours": [], "raw": []}
     vectors = []

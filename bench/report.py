@@ -83,13 +83,12 @@ def machine_line(results: dict) -> str:
 
 
 def stage_table(results: dict) -> str:
-    stages = STAGES
-    lines = ["| store | index | " + " | ".join(stages) + " | retrieval | whole ask | peak RSS | (peak − start RSS) / passage | disk / passage |",
-             "|---|---|" + "---|" * (len(stages) + 5)]
+    lines = ["| store | index | " + " | ".join(STAGES) + " | retrieval | whole ask | peak RSS | (peak − start RSS) / passage | disk / passage |",
+             "|---|---|" + "---|" * (len(STAGES) + 5)]
     rows = [(f"{int(n):,} synthetic", s["query"]) for n, s in results["sizes"].items()]
     rows.append((f"seed ({results['seed']['passages']} passages)", results["seed"]))
     for name, q in rows:
-        cells = [f"{q['stages_ms'][s]['median']:.1f} / {q['stages_ms'][s]['p95']:.1f}" for s in stages]
+        cells = [f"{q['stages_ms'][s]['median']:.1f} / {q['stages_ms'][s]['p95']:.1f}" for s in STAGES]
         n = q["passages"]
         # Per passage only where passages outweigh the model and libraries (~0.5 GB).
         per = f"{(q['peak_rss_mb'] - q['rss_start_mb']) * 2**20 / n:,.0f} B" if n >= 10_000 else "–"
@@ -163,12 +162,11 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stages = STAGES
     rows = [(f"{int(n) // 1000:,}k", s["query"]) for n, s in results["sizes"].items()]
     rows.append(("seed", results["seed"]))
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     bottom = [0.0] * len(rows)
-    for stage in stages:
+    for stage in STAGES:
         values = [q["stages_ms"][stage]["median"] for _, q in rows]
         left.bar([name for name, _ in rows], values, bottom=bottom, label=stage)
         bottom = [b + v for b, v in zip(bottom, values)]

@@ -46,10 +46,6 @@ class IndexManifest:
         return sum(f.count for f in self.files) - len(self.removed)
 
     @property
-    def dim(self) -> int:
-        return self.files[0].dim
-
-    @property
     def names(self) -> list[str]:
         return [f.name for f in self.files]
 
@@ -134,13 +130,15 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def load_verified(folder: Path, expected: IndexManifest | IndexFileInfo) -> faiss.Index:
+def load_verified(folder: Path, expected: IndexManifest | IndexFileInfo, checksummed: bool = False) -> faiss.Index:
     """Load a generation's index (or one file), checking every file is byte-for-byte the one
-    the store recorded; deltas are added to the base and removed ids taken out."""
+    the store recorded (skipped when the caller has just run `verify`: files never change once
+    written, and hashing a large base twice costs seconds); deltas are added to the base and
+    removed ids taken out."""
     manifest = expected if isinstance(expected, IndexManifest) else IndexManifest((expected,))
-    index = _load_file(folder, manifest.files[0])
+    index = _load_file(folder, manifest.files[0], checksummed)
     for info in manifest.files[1:]:
-        delta = _load_file(folder, info)
+        delta = _load_file(folder, info, checksummed)
         add(index, ids_of(delta), delta.index.reconstruct_n(0, delta.ntotal))
     remove(index, np.asarray(manifest.removed, dtype=np.int64))
     if index.ntotal != manifest.count:
@@ -171,8 +169,8 @@ def _check_file(folder: Path, expected: IndexFileInfo) -> Path:
     return path
 
 
-def _load_file(folder: Path, expected: IndexFileInfo) -> faiss.Index:
-    path = _check_file(folder, expected)
+def _load_file(folder: Path, expected: IndexFileInfo, checksummed: bool = False) -> faiss.Index:
+    path = folder / expected.name if checksummed else _check_file(folder, expected)
     try:
         # Files are never modified once renamed into place, so the bytes just hashed are the ones read.
         index = faiss.read_index(str(path))

@@ -116,15 +116,15 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
             if score > chosen[0]:
                 chosen = (score, sentence, span, fit)
     _, sentence, span, fit = chosen
+    sent_text = text_of(sentence)
     if span is None:
         # No entity of the asked-for type (or none asked for): a noun phrase, which needs the
         # parser, so it runs on the one sentence chosen.
-        span = _noun_phrase(nlp()(text_of(sentence)), info)
+        span = _noun_phrase(nlp()(sent_text), info)
     if span is not None:
-        span = _balanced(text_of(sentence), *span)
+        span = _balanced(sent_text, *span)
     passage = hits[sentence.hit_index].passage
     sent_source = AnswerSource(passage.doc_id, passage.start + sentence.start, passage.start + sentence.end)
-    sent_text = passage.text[sentence.start : sentence.end]
     if span is None:
         source, text = sent_source, sent_text
     else:
@@ -252,12 +252,13 @@ def _noun_phrase(doc, info: QuestionInfo) -> tuple[int, int] | None:
     candidates = list(doc.ents) + list(doc.noun_chunks)
     best = None
     for chunk in candidates:
-        if _named_in_question(chunk.text, info) or not terms_of(chunk.text):
+        terms = terms_of(chunk.text)
+        if not terms or all(t in info.terms for t in terms):  # nothing, or only what the question names
             continue
         if all(tok.is_stop or tok.pos_ == "PRON" for tok in chunk):
             continue
         # A phrase that repeats part of the question is rarely what it asks for.
-        repeats = _named_in_question(chunk.text, info, partly=True)
+        repeats = any(t in info.terms for t in terms)
         key = (_gap(chunk, anchors) + NP_REPEAT_PENALTY * repeats, -len(chunk.text))
         if best is None or key < best[0]:
             best = (key, (chunk.start_char, chunk.end_char))

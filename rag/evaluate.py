@@ -174,7 +174,7 @@ class Scores:
 
 
 def score(q: Question, doc_ids: list[str], passages: list[str], answer: str | None, abstained: bool,
-          sentence: str | None, depth: int) -> Scores:
+          sentence: str, depth: int) -> Scores:
     has_gold = bool(q.gold_doc_ids)
     recall = tuple(metrics.recall_at_k(doc_ids, q.gold_doc_ids, k) for k in range(1, depth + 1)) if has_gold else None
     answers = q.answers
@@ -185,7 +185,7 @@ def score(q: Question, doc_ids: list[str], passages: list[str], answer: str | No
         passage_hit={k: metrics.passage_hit_at_k(passages, q.gold_passage_contains, k) for k in PASSAGE_HIT_KS},
         em=metrics.exact_match(None if abstained else answer, answers),
         f1=metrics.token_f1(None if abstained else answer, answers),
-        sentence_hit=None if sentence is None else metrics.contains_answer(sentence, answers),
+        sentence_hit=metrics.contains_answer(sentence, answers),
         abstain_correct=None if q.answerable else float(abstained),
         abstain_wrong=float(abstained) if answers else None,
     )
@@ -360,11 +360,8 @@ def _outcome(q: Question, mode: str, answer, latency_ms: float, depth: int) -> O
     doc_ids = metrics.unique_in_order(c.doc_id for c in ranked)
     passages = [c.text for c in ranked]
     text = None if answer.abstained else answer.text
-    # `Answer.sentence` (the sentence the answer came from) is optional: scored only when the
-    # pipeline has it, and an abstention then counts as a miss, as it does for EM and F1.
-    sentence = None
-    if hasattr(answer, "sentence"):
-        sentence = "" if answer.abstained else (answer.sentence or "")
+    # An abstention counts as a miss for the answer's sentence, as it does for EM and F1.
+    sentence = "" if answer.abstained else (answer.sentence or "")
     return Outcome(
         question=q,
         mode=mode,

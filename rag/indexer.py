@@ -30,7 +30,7 @@ from embeddings import index as faiss_index
 from embeddings.index import IndexManifest
 from rag.config import DEFAULT_MODEL, Config
 from rag.documents import Document, LoadResult, SeedsError, load_documents
-from rag.passages import split_passages, text_hash
+from rag.passages import Passage, split_passages, text_hash
 from rag.store import Store
 
 FAISS_PREFIX = "faiss-g"
@@ -146,7 +146,7 @@ def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progr
     loaded = _load(config)
     store = Store.open(config.store_path, create=True)
     try:
-        return _encode_phase(store, encoder or encoder_for(config, store), loaded.documents, config, progress)
+        return _encode_phase(store, encoder or encoder_for(config, store), loaded.documents, config, progress)[0]
     finally:
         store.close()
 
@@ -162,14 +162,25 @@ def _load(config: Config) -> LoadResult:
     return loaded
 
 
+# A document's passages, their embed texts and the texts' hashes.
+_Split = tuple[list[Passage], list[str], list[str]]
+
+
+def _split(doc: Document, max_words: int) -> _Split:
+    passages = split_passages(doc.doc_id, doc.text, max_words)
+    texts = [embed_text(doc.title, p.text) for p in passages]
+    return passages, texts, [text_hash(t) for t in texts]
+
+
 def _encode_phase(
     store: Store, encoder: Encoder, documents: list[Document], config: Config, progress: ProgressFactory | None
-) -> int:
-    """Vectors first, in their own small commits: harmless to readers, kept if the run dies."""
+) -> tuple[int, dict[str, _Split]]:
+    """Vectors first, in their own small commits: harmless to readers, kept if the run dies.
+    Also returns the new and changed documents' splits, for the write phase to reuse."""
     model = encoder.fingerprint
     switching = store.get_meta("model") != model
-    texts = _texts_to_embed(store, documents, config.max_passage_words, model, switching)
-    return _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size)
+    texts, splits = _texts_to_embed(store, documents, config.max_passage_words, model, switching)
+    return _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size), splits
 
 
 def _index(
@@ -187,11 +198,11 @@ def _index(
     encoder = encoder or encoder_for(config, store)
     model = encoder.fingerprint
     switching = store.get_meta("model") != model
-    encoded = _encode_phase(store, encoder, documents, config, progress)
+    encoded, splits = _encode_phase(store, encoder, documents, config, progress)
     timings["encode"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with store.transaction():
-        changes = _apply_changes(store, documents, config.max_passage_words)
+        changes = _apply_changes(store, documents, config.max_passage_words, splits)
         # Another writer may have changed documents since the pre-read above; encode what its
         # changes need here (rare and small), so the generation never lacks a vector.
         encoded += _encode_late(store, encoder, model, changes, switching)
@@ -200,10 +211,10 @@ def _index(
         generation, published = store.generation, False
         timings["apply"] = time.perf_counter() - mark
         mark = time.perf_counter()
+        counts = store.counts()  # publishing writes only FAISS files and meta: the counts stand
         if changes.any or previous is None:
-            generation = _publish(store, config, encoder, model, changes, previous, warnings)
+            generation = _publish(store, config, encoder, model, changes, previous, warnings, counts["passages"])
             published = True
-        counts = store.counts()
         in_use = store.faiss_files_in_use()
         _crash_point("before_commit")
     timings["publish"] = time.perf_counter() - mark
@@ -235,21 +246,27 @@ def encoder_for(config: Config, store: Store | None = None) -> Encoder:
 
 def _texts_to_embed(
     store: Store, documents: list[Document], max_words: int, model: str, switching: bool
-) -> dict[str, str]:
-    """embed hash -> embed text of every passage this run needs a vector for (read before the write lock)."""
+) -> tuple[dict[str, str], dict[str, _Split]]:
+    """embed hash -> embed text of every passage this run needs a vector for (read before the write
+    lock), and the splits of the documents that are new or changed."""
     stored = store.document_hashes()
     texts: dict[str, str] = {}
+    splits: dict[str, _Split] = {}
     for doc in documents:
         if stored.get(doc.doc_id) != doc.sha256:
-            for p in split_passages(doc.doc_id, doc.text, max_words):
-                text = embed_text(doc.title, p.text)
-                texts[text_hash(text)] = text
+            splits[doc.doc_id] = split = _split(doc, max_words)
+            texts.update(zip(split[2], split[1]))
     if switching:  # first run or another model: unchanged documents need this model's vectors too
         keep = {d.doc_id for d in documents if stored.get(d.doc_id) == d.sha256}
         for embed_hash, doc_id, title, text in store.passages_missing_vectors(model):
             if doc_id in keep:
                 texts[embed_hash] = embed_text(title, text)
-    return texts
+    return texts, splits
+
+
+def encode_chunk(batch: int) -> int:
+    """Texts encoded per commit: a killed run keeps every finished chunk."""
+    return max(batch * 8, 256)
 
 
 def _encode_missing(
@@ -260,7 +277,7 @@ def _encode_missing(
     if not missing:
         return 0
     tick = progress(len(missing)) if progress else None
-    step = max(batch * 8, 256)
+    step = encode_chunk(batch)
     for i in range(0, len(missing), step):
         chunk = missing[i : i + step]
         vectors = encoder.encode([texts[h] for h in chunk], progress=tick)
@@ -270,8 +287,9 @@ def _encode_missing(
     return len(missing)
 
 
-def _apply_changes(store: Store, documents: list[Document], max_words: int) -> _Changes:
-    """Delete gone and changed documents, insert new and changed ones (inside the caller's transaction)."""
+def _apply_changes(store: Store, documents: list[Document], max_words: int, splits: dict[str, _Split]) -> _Changes:
+    """Delete gone and changed documents, insert new and changed ones (inside the caller's transaction).
+    `splits` holds the encode phase's splits; a document another writer changed since is split here."""
     changes = _Changes()
     current = store.document_hashes()
     wanted = {d.doc_id for d in documents}
@@ -288,9 +306,7 @@ def _apply_changes(store: Store, documents: list[Document], max_words: int) -> _
         else:
             changes.changed += 1
             changes.removed.update(store.delete_documents([doc.doc_id]))
-        passages = split_passages(doc.doc_id, doc.text, max_words)
-        texts = [embed_text(doc.title, p.text) for p in passages]
-        hashes = [text_hash(t) for t in texts]
+        passages, texts, hashes = splits.get(doc.doc_id) or _split(doc, max_words)
         changes.added.update(zip(store.insert_document(doc, passages, hashes), hashes))
         changes.texts.update(zip(hashes, texts))
     return changes
@@ -330,12 +346,12 @@ def _publish(
     changes: _Changes,
     previous: IndexManifest | None,
     warnings: list[str],
+    passages: int,
 ) -> int:
     """Write the next generation's FAISS file, then point the store at it (the caller commits)."""
     generation = max(store.generation, _highest_faiss_generation(config.index_dir)) + 1
     dim = store.vector_dim(model)
     path = config.index_dir / f"{FAISS_PREFIX}{generation}.index"
-    passages = store.counts()["passages"]
     if previous is not None and previous.count != passages - len(changes.added) + len(changes.removed):
         warnings.append(
             f"the FAISS index of generation {store.generation} holds {previous.count} vectors, not one per passage; "
@@ -350,7 +366,8 @@ def _publish(
         _crash_point("after_faiss_replace")
         manifest = previous.with_delta(delta, sorted(changes.removed))
     else:
-        base = faiss_index.load_verified(config.index_dir, previous) if previous is not None else None
+        # `previous` came from _verified_manifest, which has just checked the files' checksums.
+        base = faiss_index.load_verified(config.index_dir, previous, checksummed=True) if previous is not None else None
         index = _next_index(store, config, model, dim, changes, base, warnings)
         _crash_point("before_faiss_replace")
         manifest = IndexManifest((faiss_index.write_atomic(index, path),))

@@ -70,10 +70,10 @@ class QA:
         question = self.check_question(question)
         k = k or self.config.k
         # The answer step reads more passages than a small k cites; the one it answers from is cited.
-        retrieved = self.retriever.search(question, k=max(k, ANSWER_PASSAGES), mode=mode)
+        info = analyse(question)
+        retrieved = self.retriever.search(question, k=max(k, ANSWER_PASSAGES), mode=mode, info=info)
         citations = [Citation.from_hit(h, rank) for rank, h in enumerate(retrieved.hits, 1)]
         t = time.perf_counter()
-        info = analyse(question)
         extracted = extract(question, retrieved.hits, info)
         values = None
         if extracted is not None:

@@ -58,6 +58,7 @@ class QuestionInfo:
     text: str
     labels: tuple[str, ...]  # expected entity labels; () = a noun phrase or the sentence
     terms: frozenset[str]  # stemmed content words
+    bigrams: frozenset[tuple[str, str]]  # consecutive content words, in question order
     # Within the expected types, spans matching `prefer` rank first ("how long" -> "10 years",
     # "how old" -> "65" or "57-year-old"), and spans matching `avoid` are never the answer
     # ("when" -> not an age such as "57-year-old", which spaCy labels DATE).
@@ -90,8 +91,8 @@ def analyse(question: str) -> QuestionInfo:
         what = _WHAT.search(lower)
         if what:
             for word in _WORD.findall(what.group(2))[:6]:
-                if stem(word) in _HEAD_NOUNS or word in _HEAD_NOUNS:
-                    labels = _HEAD_NOUNS.get(word) or _HEAD_NOUNS[stem(word)]
+                labels = _HEAD_NOUNS.get(word) or _HEAD_NOUNS.get(stem(word), ())
+                if labels:
                     break
     prefer = avoid = None
     if re.search(r"\bhow long\b", lower):
@@ -100,4 +101,5 @@ def analyse(question: str) -> QuestionInfo:
         prefer = AGE
     elif labels == TIME_LIKE:
         avoid = AGE
-    return QuestionInfo(question, labels, frozenset(terms_of(question)), prefer, avoid)
+    terms = terms_of(question)
+    return QuestionInfo(question, labels, frozenset(terms), frozenset(zip(terms, terms[1:])), prefer, avoid)

@@ -16,7 +16,7 @@ import numpy as np
 from embeddings import Encoder, ann
 from embeddings import index as faiss_index
 from rag.config import MODES, Config
-from rag.question import analyse
+from rag.question import QuestionInfo, analyse
 from rag.sentences import rescore
 from rag.store import Store, StoredPassage, StoreError
 
@@ -94,7 +94,10 @@ class Retriever:
             )
         self.encoder = self._encoder(active)
 
-    def search(self, question: str, k: int | None = None, mode: str | None = None) -> Retrieved:
+    def search(
+        self, question: str, k: int | None = None, mode: str | None = None, info: QuestionInfo | None = None
+    ) -> Retrieved:
+        """The top k passages; `info` is the question's analysis if the caller already has it."""
         k = k or self.config.k
         mode = mode or self.config.mode
         if mode not in MODES:
@@ -111,12 +114,13 @@ class Retriever:
         with self.store.transaction(write=False):
             generation = self.store.generation
             model = self.store.get_meta("model")
-            if mode != "bm25" and self.store.get_meta("model_name") != self.encoder.name:
-                # `rag index --model` switched models since this retriever opened: a query vector
-                # of the old model would not fit the new generation's FAISS index.
-                self._follow_model_switch(self.store.get_meta("model_name"))
-                query_vector = self.encoder.encode_query(question)
             if mode != "bm25":
+                active = self.store.get_meta("model_name")
+                if active != self.encoder.name:
+                    # `rag index --model` switched models since this retriever opened: a query
+                    # vector of the old model would not fit the new generation's FAISS index.
+                    self._follow_model_switch(active)
+                    query_vector = self.encoder.encode_query(question)
                 t = time.perf_counter()
                 scores, ids = faiss_index.search(self._index_for_snapshot(), query_vector, depth)
                 dense = list(zip(ids.tolist(), scores.tolist()))
@@ -139,7 +143,7 @@ class Retriever:
         ]
         if rescored:
             t = time.perf_counter()
-            hits = rescore(hits, analyse(question), self.config.rescore_depth, self.config.rescore_weight)[:k]
+            hits = rescore(hits, info or analyse(question), self.config.rescore_depth, self.config.rescore_weight)[:k]
             timings["rescore"] = (time.perf_counter() - t) * 1000
         return Retrieved(hits, generation, query_vector, model, timings)
 

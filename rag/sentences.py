@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rag.passages import sentence_spans, spans
@@ -37,13 +38,24 @@ class Sentence:
     score: float  # overlap plus the passage's retrieval evidence
 
 
+@lru_cache(maxsize=256)
+def sentence_terms(text: str) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """(start, end, content terms) of each sentence of a passage; lines (headings, captions,
+    bylines) split first. Cached: the rescored mode, the answer step and the confidence's
+    coverage all read the same few passages for one question."""
+    return tuple(
+        (start, end, tuple(terms_of(text[start:end])))
+        for line_start, line_end in spans(text, _LINE_BREAK)
+        for start, end in sentence_spans(text, line_start, line_end)
+    )
+
+
 def score_sentences(hits: list[Hit], info: QuestionInfo) -> list[Sentence]:
-    """Every sentence of the hits, scored; lines (headings, captions, bylines) split first."""
+    """Every sentence of the hits, scored."""
     candidates = [
-        (rank, start, end, terms_of(hit.passage.text[start:end]))
+        (rank, start, end, terms)
         for rank, hit in enumerate(hits)
-        for line_start, line_end in spans(hit.passage.text, _LINE_BREAK)
-        for start, end in sentence_spans(hit.passage.text, line_start, line_end)
+        for start, end, terms in sentence_terms(hit.passage.text)
     ]
     # Question words found in every candidate sentence say little about which one answers:
     # weight each by its inverse frequency among the candidates.
@@ -51,13 +63,11 @@ def score_sentences(hits: list[Hit], info: QuestionInfo) -> list[Sentence]:
     df = {t: sum(t in terms for terms in term_sets) for t in info.terms}
     weight = {t: math.log(1 + len(candidates) / (1 + df[t])) for t in info.terms}
     total = sum(weight.values()) or 1.0
-    question_terms = terms_of(info.text)
-    question_bigrams = set(zip(question_terms, question_terms[1:]))
     out = []
     for (rank, start, end, terms), term_set in zip(candidates, term_sets):
         overlap = sum(weight[t] for t in info.terms & term_set) / total
-        if question_bigrams:
-            overlap += BIGRAM_WEIGHT * len(question_bigrams & set(zip(terms, terms[1:]))) / len(question_bigrams)
+        if info.bigrams:
+            overlap += BIGRAM_WEIGHT * len(info.bigrams & set(zip(terms, terms[1:]))) / len(info.bigrams)
         evidence = DENSE_WEIGHT * (hits[rank].dense or 0.0) + RANK_WEIGHT / (rank + 1)
         out.append(Sentence(rank, start, end, overlap, overlap + evidence))
     return out
@@ -81,5 +91,6 @@ def coverage(hits: list[Hit], info: QuestionInfo) -> float:
     """The share of the question's content words found anywhere in the hits' passages."""
     if not info.terms:
         return 1.0
-    found = set().union(*(terms_of(h.passage.text) for h in hits))
+    # Sentences only drop whitespace, so their terms together are the passage's terms.
+    found = {t for h in hits for *_, terms in sentence_terms(h.passage.text) for t in terms}
     return len(info.terms & found) / len(info.terms)

@@ -17,16 +17,17 @@ def index_status(config: Config) -> dict[str, Any]:
         counts = store.counts()
         indexed_at = store.get_meta("indexed_at")
         manifest = store.faiss_info()
+        # Every model's vectors are kept: switching back with `rag index --model` encodes nothing.
+        vector_sets = store.vector_counts()
         return {
             "index_dir": str(config.index_dir),
             "generation": store.generation,
             "documents": counts["documents"],
             "passages": counts["passages"],
-            "vectors": counts["vectors"],
+            "vectors": sum(vector_sets.values()),
             "model": store.get_meta("model"),
             "dimension": int(store.get_meta("dim", "0")),
-            # Every model's vectors are kept: switching back with `rag index --model` encodes nothing.
-            "vector_sets": store.vector_counts(),
+            "vector_sets": vector_sets,
             "faiss_files": manifest.names if manifest else [],
             "faiss_removed_ids": len(manifest.removed) if manifest else 0,
             "indexed_at": dt.datetime.fromtimestamp(float(indexed_at)).isoformat(timespec="seconds") if indexed_at else None,
@@ -61,9 +62,10 @@ def check_index(config: Config) -> list[str]:
                 problems.append(f"FAISS holds {index.ntotal} vectors but the store has {len(ids)} passages")
             elif not np.array_equal(np.sort(faiss_index.ids_of(index)), ids):
                 problems.append("FAISS holds vectors for passages the store does not have: run `rag index --rebuild`")
-            missing = store.passages_missing_vectors(store.get_meta("model"))
+            model = store.get_meta("model")
+            missing = store.passages_missing_vectors(model)
             if missing:
-                problems.append(f"{len(missing)} passages have no vector for {store.get_meta('model')}: run `rag index`")
+                problems.append(f"{len(missing)} passages have no vector for {model}: run `rag index`")
     finally:
         store.close()
     return problems

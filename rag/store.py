@@ -328,8 +328,7 @@ class Store:
         return {
             "documents": one("SELECT COUNT(*) FROM documents"),
             "passages": one("SELECT COUNT(*) FROM passages"),
-            "vectors": one("SELECT COUNT(*) FROM vectors"),
-        }
+        }  # vectors: vector_counts(), per model
 
     # -- vectors -----------------------------------------------------------------------------
     def passages_missing_vectors(self, model: str) -> list[tuple[str, str, str, str]]:
@@ -360,22 +359,13 @@ class Store:
             ((model, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)),
         )
 
-    def prune_vectors(self, hashes: Iterable[str] | None = None) -> int:
-        """Drop vectors (every model) that no passage uses any more, so the store does not grow forever.
-
-        With `hashes`, only those are considered (the passages a run removed): cheap at any size.
-        """
-        if hashes is None:
-            return self.conn.execute(
-                "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM passages)"
-            ).rowcount
-        unused = [
-            (h,) for h in set(hashes)
-            if self.conn.execute("SELECT 1 FROM passages WHERE embed_hash=? LIMIT 1", (h,)).fetchone() is None
-        ]
-        if unused:
-            self.conn.executemany("DELETE FROM vectors WHERE embed_hash=?", unused)
-        return len(unused)
+    def prune_vectors(self, hashes: Iterable[str]) -> None:
+        """Drop the vectors (every model) of these embed hashes that no passage uses any more (the
+        passages a run removed), so the store does not grow forever; cheap at any size."""
+        self.conn.executemany(
+            "DELETE FROM vectors WHERE embed_hash=? AND NOT EXISTS (SELECT 1 FROM passages WHERE embed_hash=?)",
+            [(h, h) for h in set(hashes)],
+        )
 
     def passage_ids(self) -> np.ndarray:
         rows = self.conn.execute("SELECT id FROM passages ORDER BY id").fetchall()

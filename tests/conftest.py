@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -40,11 +41,26 @@ def seed_config(tmp_path_factory, encoder):
     return config
 
 
-@pytest.fixture(scope="session")
-def seed_qa(seed_config):
+def open_qa(config, encoder, **kwargs):
+    """A QA over `config` that uses the session's model instead of loading its own copy."""
     from rag.qa import QA
 
-    qa = QA(seed_config)
+    qa = QA(config, **kwargs)
+    qa.retriever.encoder = encoder
+    return qa
+
+
+def stored_doc_ids(config) -> set[str]:
+    """The document ids the index at config.index_dir holds."""
+    from rag.store import Store
+
+    with closing(Store.open(config.store_path)) as store:
+        return set(store.document_hashes())
+
+
+@pytest.fixture(scope="session")
+def seed_qa(seed_config, encoder):
+    qa = open_qa(seed_config, encoder)
     yield qa
     qa.close()
 

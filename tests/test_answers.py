@@ -9,12 +9,11 @@ import pytest
 from rag.answer import NOT_FOUND, extract
 from rag.config import Config
 from rag.indexer import index_seeds
-from rag.qa import QA
 from rag.question import analyse
 from rag.retrieve import Hit
 from rag.store import StoredPassage
 from rag.corpus import unpack
-from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS
+from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS, open_qa
 
 
 def hit(text: str, rank: int = 0) -> Hit:
@@ -116,7 +115,7 @@ def xquad_sample(tmp_path_factory, encoder):
         shutil.copy(corpus / f"{doc_id}.txt", seeds / f"{doc_id}.txt")
     config = Config(seeds_dir=seeds, index_dir=tmp_path_factory.mktemp("xquad-index"))
     index_seeds(config, encoder=encoder)
-    qa = QA(config)
+    qa = open_qa(config, encoder)
     yield qa, questions, seeds
     qa.close()
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import rag.documents
-from conftest import run_rag
+from conftest import run_rag, stored_doc_ids
 from permissions import as_file_owner
 from rag.config import Config
 from rag.indexer import index_seeds
@@ -24,14 +24,6 @@ def make_seeds(root: Path) -> Path:
         (seeds / name).parent.mkdir(parents=True, exist_ok=True)
         (seeds / name).write_text(text, encoding="utf-8")
     return seeds
-
-
-def indexed_doc_ids(config: Config) -> set[str]:
-    store = Store.open(config.store_path)
-    try:
-        return set(store.document_hashes())
-    finally:
-        store.close()
 
 
 def test_every_bad_file_is_named_with_its_reason_and_good_files_are_indexed(tmp_path, encoder, monkeypatch):
@@ -81,7 +73,7 @@ def test_every_bad_file_is_named_with_its_reason_and_good_files_are_indexed(tmp_
         "utf16.txt: decoded as UTF-16 (byte-order mark found)",
     }
     assert set(report.warnings) == expected
-    assert indexed_doc_ids(config) == {"good", "notes/good", "windows", "utf16"}
+    assert stored_doc_ids(config) == {"good", "notes/good", "windows", "utf16"}
     store = Store.open(config.store_path)
     try:
         assert store.document_text("windows").startswith("Café menu\n\nThe café serves crème brûlée.")
@@ -95,19 +87,19 @@ def test_size_cap_from_the_flag_and_the_environment(tmp_path, encoder):
     (seeds / "medium.txt").write_text("Medium file\n\n" + "tide " * 60)  # 313 bytes
     config = Config(seeds_dir=seeds, index_dir=tmp_path / "index")
     index_seeds(config, encoder=encoder)  # everything fits the default 20 MB cap
-    assert indexed_doc_ids(config) == {"good", "notes/good", "medium"}
+    assert stored_doc_ids(config) == {"good", "notes/good", "medium"}
 
     # Nothing to encode now, so these runs never load the model.
     args = ["index", "--seeds", str(seeds), "--index-dir", str(config.index_dir)]
     done = run_rag(*args, "--max-file-bytes", "300")
     assert done.returncode == 0, done.stderr
     assert "warning: skipped medium.txt: 313 bytes is over the size cap of 300 bytes" in done.stderr
-    assert "1 deleted" in done.stdout and indexed_doc_ids(config) == {"good", "notes/good"}
+    assert "1 deleted" in done.stdout and stored_doc_ids(config) == {"good", "notes/good"}
 
     done = run_rag(*args, env={"RAG_MAX_FILE_BYTES": "65"})
     assert done.returncode == 0, done.stderr
     assert "skipped good.txt: 73 bytes is over the size cap of 65 bytes" in done.stderr
-    assert indexed_doc_ids(config) == {"notes/good"}
+    assert stored_doc_ids(config) == {"notes/good"}
 
     done = run_rag(*args, env={"RAG_MAX_FILE_BYTES": "10"})
     assert done.returncode == 1 and "Traceback" not in done.stderr

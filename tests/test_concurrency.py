@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import open_qa
 from rag.config import Config
 from rag.indexer import index_seeds
 from rag.qa import QA
@@ -86,8 +87,7 @@ def test_queries_during_reindexing_each_come_from_one_generation(tmp_path, encod
     )
     try:
         assert reader.stdout.readline().strip() == "ready", reader.stderr.read()
-        qa = QA(config)
-        qa.retriever.encoder = encoder  # the session's model, loaded once
+        qa = open_qa(config, encoder)
         expected = dict([reference(qa, questions)])
         monkeypatch.setenv("RAG_TEST_PAUSE", "0.05")  # hold each publish open a little longer
         for step in range(STEPS):

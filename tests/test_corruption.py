@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEEDS, run_rag
+from conftest import SEEDS, open_qa, run_rag
 from rag.config import Config
 from rag.indexer import index_seeds
-from rag.qa import QA
 from rag.status import check_index
 from permissions import as_file_owner
 from rag.store import Store, StoreError
@@ -43,8 +42,7 @@ def damaged(healthy, tmp_path) -> Config:
 
 
 def results(config: Config, encoder, warnings: list[str]) -> list[dict]:
-    qa = QA(config, warn=warnings.append)
-    qa.retriever.encoder = encoder  # the session's model, loaded once
+    qa = open_qa(config, encoder, warn=warnings.append)
     try:
         return [c.__dict__ for c in qa.ask(QUESTION, k=5).citations]
     finally:

@@ -24,12 +24,11 @@ import time
 
 import pytest
 
-from conftest import RAG, run_rag
+from conftest import RAG, run_rag, stored_doc_ids
 from rag.config import Config
 from rag.indexer import encode_missing_vectors, index_seeds
 from rag.retrieve import Retriever
 from rag.status import check_index, index_status
-from rag.store import Store
 from seedgen import doc_name, document, marker, write_corpus
 
 DOCS, PASSAGES = 24, 5
@@ -105,14 +104,6 @@ def rag_ask_cites(config: Config, questions: list[str]) -> tuple[int, list[set[t
     assert len({a["generation"] for a in answers}) == 1
     cited = [{(c["doc_id"], c["ordinal"], c["text"], c["score"]) for c in a["citations"]} for a in answers]
     return answers[0]["generation"], cited
-
-
-def stored_doc_ids(config: Config) -> set[str]:
-    store = Store.open(config.store_path)
-    try:
-        return set(store.document_hashes())
-    finally:
-        store.close()
 
 
 def run_and_kill(config: Config, env: dict[str, str], marker_line: str | None, delay: float) -> tuple[bool, str]:

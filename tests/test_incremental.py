@@ -12,10 +12,9 @@ import termios
 
 import pytest
 
-from conftest import RAG
+from conftest import RAG, open_qa
 from rag.config import Config
 from rag.indexer import index_seeds
-from rag.qa import QA
 from rag.status import check_index, index_status
 from seedgen import doc_name, document, marker, write_corpus
 
@@ -34,8 +33,7 @@ def corpus(tmp_path_factory, encoder) -> Config:
 
 @pytest.fixture
 def qa(corpus, encoder):
-    qa = QA(corpus)
-    qa.retriever.encoder = encoder  # the session's model: loaded once for the whole run
+    qa = open_qa(corpus, encoder)
     yield qa
     qa.close()
 

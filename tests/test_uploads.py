@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import open_qa
 from rag.config import Config
 from rag.uploads import UploadError, ingest_uploads, safe_name, save_upload
 
@@ -83,11 +84,10 @@ def test_binary_empty_and_oversized_uploads_are_refused_and_write_nothing(tmp_pa
 
 def test_uploaded_file_is_indexed_and_answerable(tmp_path, seeds_copy, encoder):
     from rag.indexer import index_seeds
-    from rag.qa import QA
 
     config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
     first = index_seeds(config, encoder=encoder)
-    qa = QA(config)
+    qa = open_qa(config, encoder)
     try:
         text = b"Orchard notes\n\nThe quince orchard at Little Wenlock was planted by Harriet Ambleside in 1911.\n"
         report = ingest_uploads(

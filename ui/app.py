@@ -75,7 +75,7 @@ def build_app(backend: Backend) -> gr.Blocks:
     def reindex(progress=gr.Progress()):
         try:
             report = backend.reindex(progress=_progress(progress, "re-indexing seeds"))
-            lines = [f"indexed: {report.summary()}"] + [f"warning: {w}" for w in report.warnings]
+            lines = render.index_lines(report)
         except RagError as exc:
             lines = [f"error: {exc}"]
         return render.message_list(lines), documents()

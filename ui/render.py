@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rag.answer import Answer, Citation
+from rag.indexer import IndexReport
 from rag.store import DocumentRow
 from rag.uploads import UploadReport
 
@@ -72,7 +73,7 @@ def sources_panel(answer: Answer | None) -> str:
     """Each cited passage with title, file, paragraph number, score and the answer highlighted."""
     if answer is None:
         return '<div class="rag-sources rag-empty">Ask a question: the passages that answer it appear here.</div>'
-    sentence = getattr(answer, "sentence_source", None)  # optional: the answer's whole sentence
+    sentence = answer.sentence_source  # the whole sentence the answer came from, if any
     items = []
     for n, c in enumerate(answer.citations, 1):
         spans = []
@@ -126,9 +127,13 @@ def upload_result(report: UploadReport) -> str:
         lines.append(f"{s.original} {verb} {s.path.name}")
     lines += [f"refused: {message}" for message in report.refused]
     if report.index is not None:
-        lines.append(f"indexed: {report.index.summary()}")
-        lines += [f"warning: {w}" for w in report.index.warnings]
+        lines += index_lines(report.index)
     return message_list(lines)
+
+
+def index_lines(report: IndexReport) -> list[str]:
+    """An index run's summary line and its warnings."""
+    return [f"indexed: {report.summary()}"] + [f"warning: {w}" for w in report.warnings]
 
 
 def message_list(lines: Sequence[str]) -> str:
