@@ -35,6 +35,9 @@ class Retrieved:
     generation: int
     query_vector: np.ndarray | None
     model: str  # fingerprint of the snapshot's vectors
+    # The stored vectors of the hits that were not dense candidates, read in the same snapshot:
+    # a later generation may have deleted those passages before the answer step needs them.
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> vector
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
 
 
@@ -135,7 +138,10 @@ class Retriever:
             ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)[:keep]
             timings["fusion"] = (time.perf_counter() - t) * 1000
             passages = self.store.passages_by_id(pid for pid, _ in ranked)
-        dense_of, lexical_of = dict(dense), dict(lexical)
+            dense_of, lexical_of = dict(dense), dict(lexical)
+            ids, stored = self.store.passage_vectors(
+                model, int(self.store.get_meta("dim")), [pid for pid in passages if pid not in dense_of]
+            )
         hits = [
             Hit(passages[pid], score, dense_of.get(pid), lexical_of.get(pid))
             for pid, score in ranked
@@ -145,19 +151,17 @@ class Retriever:
             t = time.perf_counter()
             hits = rescore(hits, info or analyse(question), self.config.rescore_depth, self.config.rescore_weight)[:k]
             timings["rescore"] = (time.perf_counter() - t) * 1000
-        return Retrieved(hits, generation, query_vector, model, timings)
+        return Retrieved(hits, generation, query_vector, model, dict(zip(ids.tolist(), stored)), timings)
 
     def cosine(self, question: str, retrieved: Retrieved, hit: Hit) -> float:
         """A hit's dense similarity to the question: its dense score, or from its stored vector
-        when it was only a lexical candidate (the answer's confidence needs it either way).
-        Vectors are keyed by the snapshot's model, so a later generation cannot mix models in."""
+        when it was only a lexical candidate (the answer's confidence needs it either way)."""
         if hit.dense is not None:
             return hit.dense
         query_vector = retrieved.query_vector
         if query_vector is None:
             query_vector = self.encoder.encode_query(question)
-        _, vectors = self.store.passage_vectors(retrieved.model, len(query_vector), [hit.passage.id])
-        return float(vectors[0] @ query_vector) if len(vectors) else 0.0
+        return float(retrieved.vectors[hit.passage.id] @ query_vector)
 
 
 def fuse(

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import open_qa
+from conftest import open_qa, stored_doc_ids
 from rag.config import Config
 from rag.indexer import index_seeds
 from rag.qa import QA
@@ -109,6 +109,26 @@ def test_queries_during_reindexing_each_come_from_one_generation(tmp_path, encod
     generations = {a["generation"] for a in seen}
     print(f"\n{len(seen)} answers during {STEPS} publishes, from {len(generations)} generations")
     assert len(generations) == STEPS + 1  # the reader really ran while generations changed
+
+
+def test_an_answer_read_before_a_publish_keeps_its_passages_similarity(tmp_path, encoder):
+    # The confidence reads the answer passage's stored vector after retrieval; if the next
+    # generation deleted that passage meanwhile, it must still come from the query's snapshot
+    # (CI once saw a reader's confidence differ from its generation's this way).
+    config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    write_corpus(config.seeds_dir, range(3), 3)
+    index_seeds(config, encoder=encoder)
+    qa = open_qa(config, encoder)
+    question = f"{marker(1)} note"
+    retrieved = qa.retriever.search(question, mode="bm25")  # lexical hits: no dense score yet
+    hit = retrieved.hits[0]
+    before = qa.retriever.cosine(question, retrieved, hit)
+    (config.seeds_dir / doc_name(1)).unlink()
+    index_seeds(config, encoder=encoder)
+    assert doc_name(1).removesuffix(".txt") not in stored_doc_ids(config)
+    assert hit.dense is None and before > 0.2
+    assert qa.retriever.cosine(question, retrieved, hit) == before
+    qa.close()
 
 
 def test_reads_go_on_while_a_writer_holds_the_lock_and_a_second_writer_gets_a_clear_error(tmp_path, encoder):
