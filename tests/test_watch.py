@@ -78,6 +78,9 @@ def test_rag_index_watch_reindexes_on_change_and_stops_on_ctrl_c(tmp_path, encod
         [RAG, "index", "--watch", "--debounce", "0.3", "--seeds", str(config.seeds_dir),
          "--index-dir", str(config.index_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell without job control starts background commands with SIGINT ignored, and the
+        # child would inherit that; Ctrl-C from a terminal reaches a process with the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert "0 new, 0 changed, 3 unchanged" in read_line(proc, "indexed:")
