@@ -22,6 +22,7 @@ from embeddings.index import IndexManifest
 from rag.lexical import LexicalSearch
 
 SCHEMA_VERSION = 1
+_IN_CHUNK = 500  # values per "IN (...)", well under SQLite's limit on bound parameters
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -312,16 +313,22 @@ class Store:
         return ids
 
     def passages_by_id(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
-        ids = [int(i) for i in ids]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.conn.execute(
-            f"""SELECT p.id, p.doc_id, d.title, d.path, p.ordinal, p.start, p."end", p.text
-                FROM passages p JOIN documents d ON d.doc_id = p.doc_id WHERE p.id IN ({marks})""",
-            ids,
+        rows = self._select_in(
+            """SELECT p.id, p.doc_id, d.title, d.path, p.ordinal, p.start, p."end", p.text
+               FROM passages p JOIN documents d ON d.doc_id = p.doc_id WHERE p.id IN ({marks})""",
+            (),
+            [int(i) for i in ids],
         )
         return {row[0]: StoredPassage(*row) for row in rows}
+
+    def _select_in(self, sql: str, params: tuple, values: list) -> list[tuple]:
+        """The rows of `sql`, whose "IN ({marks})" takes `values`, a chunk of them per query
+        (SQLite bounds the number of parameters in one statement)."""
+        rows: list[tuple] = []
+        for i in range(0, len(values), _IN_CHUNK):
+            chunk = values[i : i + _IN_CHUNK]
+            rows += self.conn.execute(sql.format(marks=",".join("?" * len(chunk))), (*params, *chunk)).fetchall()
+        return rows
 
     def counts(self) -> dict[str, int]:
         one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
@@ -341,17 +348,8 @@ class Store:
         ).fetchall()
 
     def has_vectors(self, model: str, hashes: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        hashes = list(hashes)
-        for i in range(0, len(hashes), 500):
-            chunk = hashes[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                h for (h,) in self.conn.execute(
-                    f"SELECT embed_hash FROM vectors WHERE model=? AND embed_hash IN ({marks})", [model, *chunk]
-                )
-            )
-        return found
+        sql = "SELECT embed_hash FROM vectors WHERE model=? AND embed_hash IN ({marks})"
+        return {h for (h,) in self._select_in(sql, (model,), list(hashes))}
 
     def put_vectors(self, model: str, hashes: list[str], vectors: np.ndarray) -> None:
         self.conn.executemany(
@@ -378,12 +376,8 @@ class Store:
         if ids is None:
             rows = self.conn.execute(sql + " ORDER BY p.id", (model,)).fetchall()
         else:
-            rows = []
-            wanted = sorted(int(i) for i in ids)
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                rows += self.conn.execute(sql + f" WHERE p.id IN ({marks}) ORDER BY p.id", (model, *chunk)).fetchall()
+            # Sorted, so the chunks' rows come out in id order too.
+            rows = self._select_in(sql + " WHERE p.id IN ({marks}) ORDER BY p.id", (model,), sorted(int(i) for i in ids))
         ids_out = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if any(r[1] is None for r in rows):
             raise StoreError(f"{self.path}: some passages have no {model} vector; run `rag index --model ...`")
