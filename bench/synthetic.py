@@ -106,11 +106,10 @@ def publish(config, model_name: str) -> str:
     """A new generation from the stored vectors, as `rag index` publishes one: the FAISS file from
     embeddings.index.build (flat or approximate per config), written atomically, then the meta
     keys the retriever reads. Older generations' files are deleted (nobody reads this cache)."""
-    from embeddings import ann
+    from embeddings import Encoder, ann
     from embeddings import index as faiss_index
+    from rag.indexer import record_generation
     from rag.store import Store
-
-    from embeddings import Encoder
 
     model = Encoder(model_name).fingerprint
     store = Store.open(config.store_path)
@@ -122,10 +121,7 @@ def publish(config, model_name: str) -> str:
             del ids, vectors
             generation = store.generation + 1
             info = faiss_index.write_atomic(index, config.index_dir / f"faiss-g{generation}.index")
-            store.set_faiss_info(faiss_index.IndexManifest((info,)))
-            for key, value in {"generation": generation, "model": model, "model_name": model_name, "dim": dim,
-                               "indexed_at": time.time(), "config": config.to_json()}.items():
-                store.set_meta(key, str(value))
+            record_generation(store, config, generation, faiss_index.IndexManifest((info,)), model, model_name, dim)
     finally:
         store.close()
     for old in config.index_dir.glob("faiss-g*.index"):

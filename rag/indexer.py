@@ -372,14 +372,20 @@ def _publish(
         _crash_point("before_faiss_replace")
         manifest = IndexManifest((faiss_index.write_atomic(index, path),))
         _crash_point("after_faiss_replace")
-    store.set_faiss_info(manifest)
-    store.set_meta("generation", str(generation))
-    store.set_meta("model", model)
-    store.set_meta("model_name", encoder.name)
-    store.set_meta("dim", str(dim))
-    store.set_meta("indexed_at", str(time.time()))
-    store.set_meta("config", config.to_json())
+    record_generation(store, config, generation, manifest, model, encoder.name, dim)
     return generation
+
+
+def record_generation(
+    store: Store, config: Config, generation: int, manifest: IndexManifest, model: str, model_name: str, dim: int
+) -> None:
+    """Point the store at a written generation: its FAISS files and the meta keys the retriever
+    reads (model fingerprint and name, dimension). The caller commits."""
+    store.set_faiss_info(manifest)
+    meta = {"generation": generation, "model": model, "model_name": model_name, "dim": dim,
+            "indexed_at": time.time(), "config": config.to_json()}
+    for key, value in meta.items():
+        store.set_meta(key, str(value))
 
 
 def _fits_delta(previous: IndexManifest, changes: _Changes) -> bool:
