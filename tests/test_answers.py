@@ -1,7 +1,6 @@
 """Short answers: typed spans, verbatim offsets, abstention (with the real model and spaCy)."""
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
@@ -13,6 +12,7 @@ from rag.question import analyse
 from rag.retrieve import Hit
 from rag.store import StoredPassage
 from rag.corpus import unpack
+from rag.evaluate import load_questions
 from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS, open_qa
 
 
@@ -80,15 +80,11 @@ def test_flagship_question_answers_mark_rutte_with_offsets_into_the_seed(seed_qa
     assert first.start <= answer.source.start < answer.source.end <= first.end
 
 
-def _seed_questions():
-    return [json.loads(line) for line in SEED_QUESTIONS.read_text().splitlines() if line]
-
-
 def test_seed_questions_are_answered_exactly(seed_qa):
-    for q in _seed_questions():
-        if q.get("answerable", True):
-            answer = seed_qa.ask(q["question"])
-            assert answer.text in q["answers"], (q["question"], answer.text)
+    for q in load_questions(SEED_QUESTIONS):
+        if q.answerable:
+            answer = seed_qa.ask(q.question)
+            assert answer.text in q.answers, (q.question, answer.text)
 
 
 def test_a_question_the_documents_cannot_answer_abstains_and_still_shows_passages(seed_qa):
@@ -107,11 +103,11 @@ def test_who_will_succeed_rutte_abstains(seed_qa):
 def xquad_sample(tmp_path_factory, encoder):
     """The documents behind the first 60 xquad_en questions, indexed with the real model."""
     source = EVAL / "xquad_en"
-    questions = [json.loads(line) for line in (source / "questions.jsonl").read_text().splitlines()[:60]]
+    questions = load_questions(source / "questions.jsonl")[:60]
     corpus = tmp_path_factory.mktemp("xquad-corpus")
     unpack(source / "corpus.jsonl.gz", corpus)
     seeds = tmp_path_factory.mktemp("xquad-seeds")
-    for doc_id in {d for q in questions for d in q["gold_doc_ids"]}:
+    for doc_id in {d for q in questions for d in q.gold_doc_ids}:
         shutil.copy(corpus / f"{doc_id}.txt", seeds / f"{doc_id}.txt")
     config = Config(seeds_dir=seeds, index_dir=tmp_path_factory.mktemp("xquad-index"))
     index_seeds(config, encoder=encoder)
@@ -122,7 +118,7 @@ def xquad_sample(tmp_path_factory, encoder):
 
 def test_every_answer_is_a_verbatim_slice_of_its_cited_document(seed_qa, xquad_sample):
     qa, questions, seeds = xquad_sample
-    cases = [(seed_qa, q["question"]) for q in _seed_questions()] + [(qa, q["question"]) for q in questions]
+    cases = [(seed_qa, q.question) for q in load_questions(SEED_QUESTIONS)] + [(qa, q.question) for q in questions]
     for engine, question in cases:
         answer = engine.ask(question)
         if answer.abstained:

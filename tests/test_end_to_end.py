@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from rag.evaluate import load_questions
 from tests.conftest import SEED_FILE, SEED_QUESTIONS, SEEDS, run_rag
 
 GOLD = "handed it over to former Dutch Prime Minister Mark Rutte"
@@ -53,12 +54,11 @@ def test_json_has_the_documented_shape(indexed):
 
 
 def test_every_seed_question_has_its_gold_passage_in_the_top_three(seed_qa):
-    questions = [json.loads(line) for line in SEED_QUESTIONS.read_text().splitlines() if line]
-    answerable = [q for q in questions if q.get("answerable", True)]
+    answerable = [q for q in load_questions(SEED_QUESTIONS) if q.answerable]
     assert len(answerable) == 5
     for q in answerable:
-        top3 = [c.text for c in seed_qa.ask(q["question"], k=3).citations]
-        assert any(g in text for g in q["gold_passage_contains"] for text in top3), (q["question"], top3)
+        top3 = [c.text for c in seed_qa.ask(q.question, k=3).citations]
+        assert any(g in text for g in q.gold_passage_contains for text in top3), (q.question, top3)
 
 
 def test_questions_file_answers_each_line_with_one_model_load(indexed, tmp_path):
