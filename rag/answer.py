@@ -227,8 +227,6 @@ def _typed_span(doc, info: QuestionInfo) -> tuple[tuple[int, int] | None, float]
     return best[1], max(0.0, 1.0 - TYPE_DECAY * priority)
 
 
-
-
 def _list_span(doc, ents, i: int) -> tuple[int, int]:
     """Widen "Germany" to "France and Germany" when entities of one type are listed."""
     def joined(left, right) -> bool:
