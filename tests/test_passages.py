@@ -60,6 +60,19 @@ def test_sentences_split_after_terminal_punctuation():
     assert got == ["NATO was created in 1949.", "It has 32 members!", "Does it?", "“Yes.”", "Then more."]
 
 
+def test_initials_and_abbreviations_stay_inside_their_sentence():
+    # Each of these once cut a gold answer in two ("William E." | "Simon as the first ...").
+    text = ("In 1973, Nixon named William E. Simon as administrator. Dr. Smith met Mr. Jones in the U.S. Navy. "
+            "It ended with vitamin C. Then Brown v. Board was decided, as Smith et al. (2005) wrote.")
+    got = [text[a:b] for a, b in sentence_spans(text)]
+    assert got == [
+        "In 1973, Nixon named William E. Simon as administrator.",
+        "Dr. Smith met Mr. Jones in the U.S. Navy.",
+        "It ended with vitamin C.",  # a lone capital after a lower-case word still ends a sentence
+        "Then Brown v. Board was decided, as Smith et al. (2005) wrote.",
+    ]
+
+
 def test_html_seed_becomes_paragraphs_without_markup_or_scripts():
     html = "<html><head><title>T</title><script>evil()</script></head><body><h1>Head</h1><p>One &amp; two.</p><p>Three</p></body></html>"
     text = html_to_text(html)
