@@ -18,13 +18,13 @@ on the other), the figure to expect on questions the calibration has not seen.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from rag.answer import extract
 from rag.config import Config
+from rag.evaluate import load_questions
 from rag.qa import SIGNALS, signals
 from rag.question import analyse
 from rag.retrieve import Retriever
@@ -88,10 +88,9 @@ def main() -> None:
     args = parser.parse_args()
     retriever = Retriever(Config(index_dir=args.index_dir))
     rows, labels, groups = [], [], []
-    questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
-    for n, q in enumerate(questions[: args.limit]):
-        for drop, answerable in ((set(), 1), (set(q["gold_doc_ids"]), 0)):
-            f = features(retriever, q["question"], drop, args.k)
+    for n, q in enumerate(load_questions(args.questions)[: args.limit]):
+        for drop, answerable in ((set(), 1), (set(q.gold_doc_ids), 0)):
+            f = features(retriever, q.question, drop, args.k)
             if f is not None:
                 rows.append(f)
                 labels.append(answerable)
@@ -114,6 +113,9 @@ def main() -> None:
           f"of answerable; abstention precision {precision:.3f}")
     right, wrong = np.mean(held_out, axis=0)
     print(f"2-fold held out: abstains on {right:.3f} of gold-removed, wrongly on {wrong:.3f} of answerable")
+    config = retriever.config  # what rag uses now, to check a change still fits the calibration
+    right, wrong = rates(confidences(np.array([config.conf_bias, *config.conf_weights]), x), y, config.abstain_below)
+    print(f"configured weights and threshold: abstains on {right:.3f} of gold-removed, wrongly on {wrong:.3f} of answerable")
 
 
 if __name__ == "__main__":
