@@ -16,9 +16,10 @@ from pathlib import Path
 from bench.common import (
     SEED_QUESTIONS, Stats, current_rss_mb, peak_rss_mb, pin_threads, read_questions, scifact_questions, write_json,
 )
+from rag.report import STAGE_ORDER
 
 # "rescore" is the default mode's second stage (rag/sentences.py); 0 in the other modes.
-STAGES = ("embed", "dense", "lexical", "fusion", "rescore", "answer")
+STAGES = STAGE_ORDER
 RETRIEVAL = STAGES[:-1]
 
 

@@ -17,7 +17,8 @@ from rag.evaluate import EvalRun, ModeSummary, Outcome
 WORST = 20
 SNIPPET_CHARS = 240
 # Pipeline order for the latency table; stages the pipeline adds later follow in their own order.
-STAGE_ORDER = ("embed", "dense", "lexical", "fusion", "rescore", "answer")
+# "fetch" reads the hits' texts and stored vectors from SQLite; "answer" is the answer step.
+STAGE_ORDER = ("embed", "dense", "lexical", "fusion", "fetch", "rescore", "answer")
 # Modes often tie (identical curves); distinct markers and dashes keep every line visible.
 LINE_STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("x", "--"))
 # (column header, report.json key) in table order.

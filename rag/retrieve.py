@@ -137,11 +137,13 @@ class Retriever:
             keep = max(k, self.config.rescore_depth) if rescored else k
             ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)[:keep]
             timings["fusion"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
             passages = self.store.passages_by_id(pid for pid, _ in ranked)
             dense_of, lexical_of = dict(dense), dict(lexical)
             ids, stored = self.store.passage_vectors(
                 model, int(self.store.get_meta("dim")), [pid for pid in passages if pid not in dense_of]
             )
+            timings["fetch"] = (time.perf_counter() - t) * 1000
         hits = [
             Hit(passages[pid], score, dense_of.get(pid), lexical_of.get(pid))
             for pid, score in ranked
