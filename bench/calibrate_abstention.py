@@ -31,19 +31,24 @@ from rag.retrieve import Retriever
 from rag.sentences import rescore
 
 
-def features(retriever: Retriever, question: str, drop_docs: set[str], k: int) -> list[float] | None:
+def examples(retriever: Retriever, question: str, gold_docs: set[str], k: int) -> list[tuple[list[float], int]]:
+    """(signals, answerable) for the question as is and with its gold documents' hits dropped;
+    both come from one retrieval (the fused candidates, retrieved deeper than k)."""
     config = retriever.config
     rescored = config.mode == "rescored"
     retrieved = retriever.search(question, k=k + 10, mode="hybrid" if rescored else config.mode)
-    hits = [h for h in retrieved.hits if h.passage.doc_id not in drop_docs]
     info = analyse(question)
-    if rescored:
-        hits = rescore(hits, info, config.rescore_depth, config.rescore_weight)
-    hits = hits[:k]
-    extracted = extract(question, hits, info)
-    if extracted is None:
-        return None
-    return signals(extracted, hits, retriever.cosine(question, retrieved, hits[extracted.hit_index]), info)
+    out = []
+    for drop, answerable in ((set(), 1), (gold_docs, 0)):
+        hits = [h for h in retrieved.hits if h.passage.doc_id not in drop]
+        if rescored:
+            hits = rescore(hits, info, config.rescore_depth, config.rescore_weight)
+        hits = hits[:k]
+        extracted = extract(question, hits, info)
+        if extracted is not None:
+            cosine = retriever.cosine(question, retrieved, hits[extracted.hit_index])
+            out.append((signals(extracted, hits, cosine, info), answerable))
+    return out
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 20000, lr: float = 0.5) -> np.ndarray:
@@ -89,12 +94,10 @@ def main() -> None:
     retriever = Retriever(Config(index_dir=args.index_dir))
     rows, labels, groups = [], [], []
     for n, q in enumerate(load_questions(args.questions)[: args.limit]):
-        for drop, answerable in ((set(), 1), (set(q.gold_doc_ids), 0)):
-            f = features(retriever, q.question, drop, args.k)
-            if f is not None:
-                rows.append(f)
-                labels.append(answerable)
-                groups.append(n % 2)
+        for values, answerable in examples(retriever, q.question, set(q.gold_doc_ids), args.k):
+            rows.append(values)
+            labels.append(answerable)
+            groups.append(n % 2)
     x, y, groups = np.array(rows), np.array(labels, dtype=float), np.array(groups)
     held_out = []
     for fold in (0, 1):
@@ -103,9 +106,10 @@ def main() -> None:
         threshold = pick_threshold(confidences(w, x[train]), y[train], args.max_wrong)
         held_out.append(rates(confidences(w, x[test]), y[test], threshold))
     w = fit_logistic(x, y)
-    threshold = pick_threshold(confidences(w, x), y, args.max_wrong)
-    right, wrong = rates(confidences(w, x), y, threshold)
-    abstained = confidences(w, x) < threshold
+    conf = confidences(w, x)
+    threshold = pick_threshold(conf, y, args.max_wrong)
+    right, wrong = rates(conf, y, threshold)
+    abstained = conf < threshold
     precision = float(np.mean(y[abstained] == 0)) if abstained.any() else 0.0
     print(f"examples: {int(y.sum())} answerable, {int((1 - y).sum())} with gold removed; signals {', '.join(SIGNALS)}")
     print(f"conf_bias={w[0]:.3f} conf_weights=({', '.join(f'{v:.3f}' for v in w[1:])}) abstain_below={threshold:.2f}")

@@ -114,18 +114,17 @@ def check_gold_doc_ids(path: Path, questions: list[Question], known: set[str], c
 
 def parse_modes(compare: str | None, default: str) -> tuple[str, ...]:
     """`--compare bm25,dense,hybrid` (or `all`) -> modes, checked against the pipeline's modes."""
-    available = MODES
     if not compare:
         wanted = [default]
     elif compare.strip() == "all":
-        wanted = list(available)
+        wanted = list(MODES)
     else:
         wanted = [m.strip() for m in compare.split(",") if m.strip()]
-    unknown = [m for m in wanted if m not in available]
+    unknown = [m for m in wanted if m not in MODES]
     if unknown or not wanted:
         raise RagError(
             f"unknown mode {', '.join(map(repr, unknown)) or '(none given)'} in --compare; "
-            f"choose from {', '.join(available)} (comma-separated), or all"
+            f"choose from {', '.join(MODES)} (comma-separated), or all"
         )
     return tuple(dict.fromkeys(wanted))
 

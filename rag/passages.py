@@ -17,6 +17,8 @@ _ABBREVIATIONS = frozenset(
     "vs v p pp e.g i.e cf al ca approx".split()
 )
 _LAST_WORD = re.compile(r"""["'“‘(\[]*(\S*?)\.$""")
+_ACRONYM = re.compile(r"(?:[A-Z]\.)+[A-Z]")  # "U.S" of "U.S."
+_INITIAL = re.compile(r"[A-Z]")
 _WORD = re.compile(r"\S+")
 
 
@@ -75,9 +77,9 @@ def _ends_sentence(text: str, pos: int) -> bool:
     if match is None:  # ends in ! ? or a closing quote or bracket
         return True
     core = match.group(1)
-    if core in _ABBREVIATIONS or re.fullmatch(r"(?:[A-Z]\.)+[A-Z]", core):
+    if core in _ABBREVIATIONS or _ACRONYM.fullmatch(core):
         return False
-    if re.fullmatch(r"[A-Z]", core):
+    if _INITIAL.fullmatch(core):
         return not (len(words) > 1 and words[-2][:1].isupper())
     return True
 

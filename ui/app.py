@@ -11,11 +11,10 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from rag.config import Config
+from rag.config import MODES, Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
-from rag.config import MODES
 from ui import render
 from ui.backend import Backend
 
