@@ -69,11 +69,9 @@ def main() -> None:
 
     config = Config(seeds_dir=SEEDS)
     pin_threads(config.torch_threads)
-    from embeddings import Encoder
-
     docs = write_seeds(args.passages, config.max_passage_words)
     texts = embed_texts(config)
-    encoder = Encoder(DEFAULT_MODEL, threads=config.torch_threads, batch_size=config.encode_batch_size)
+    encoder = config.encoder(DEFAULT_MODEL)
     encoder.encode(["warm up"] * 8)
     from sentence_transformers import SentenceTransformer
 

@@ -18,8 +18,9 @@ from rag.errors import QuestionFileError
 
 
 
-def _config(index_dir: str | None, seeds: str | None = None, model: str | None = None) -> Config:
-    return Config.from_env(index_dir=index_dir, seeds_dir=seeds, model=model)
+def _config(index_dir: str | None, seeds: str | None = None, model: str | None = None,
+            rerank_model: str | None = None) -> Config:
+    return Config.from_env(index_dir=index_dir, seeds_dir=seeds, model=model, rerank_model=rerank_model)
 
 
 @contextmanager
@@ -77,24 +78,28 @@ def _progress_factory():
 @click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None, help="Seeds folder (default seeds/).")
 @index_dir_option
 @click.option("--model", default=None, help="Packaged embedding model (default: the index's, or all-MiniLM-L6-v2).")
+@click.option("--rerank-model", default=None,
+              help="Also store this packaged model's vectors, for `--mode reranked` (e.g. all-mpnet-base-v2); "
+                   "later runs keep them current.")
 @click.option("--rebuild", is_flag=True, help="Build the store afresh (swapped in when complete); use it if the store is corrupt.")
 @click.option("--max-file-bytes", type=click.IntRange(1), default=None,
               help="Skip seed files larger than this, with a warning (default 20 MB, or $RAG_MAX_FILE_BYTES).")
 @click.option("--watch", is_flag=True, help="Keep running: re-index whenever the seeds folder changes (Ctrl-C stops).")
 @click.option("--debounce", type=click.FloatRange(0), default=2.0, show_default=True,
               help="With --watch: seconds the folder must stay unchanged before re-indexing.")
-def index(seeds: str | None, index_dir: str | None, model: str | None, rebuild: bool, max_file_bytes: int | None,
-          watch: bool, debounce: float) -> None:
+def index(seeds: str | None, index_dir: str | None, model: str | None, rerank_model: str | None, rebuild: bool,
+          max_file_bytes: int | None, watch: bool, debounce: float) -> None:
     """Index the seeds folder; only new or changed passages are encoded.
 
     \b
     Examples:
       rag index --seeds ~/notes --index-dir ~/.notes-index
       rag index --model all-mpnet-base-v2     # another model's vectors; the old ones are kept
+      rag index --rerank-model all-mpnet-base-v2   # for rag ask --mode reranked
       rag index --watch                       # re-index on every change of seeds/
     """
     with user_errors():
-        config = _config(index_dir, seeds, model)
+        config = _config(index_dir, seeds, model, rerank_model)
         if max_file_bytes is not None:
             config = config.replace(max_file_bytes=max_file_bytes)
         if watch:

@@ -9,9 +9,12 @@ import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
+
+if TYPE_CHECKING:  # only for the annotation: building a Config imports no model code
+    from embeddings import Encoder
 
 # Environment variables that override defaults (flags override these in turn).
 ENV_VARS = {
@@ -23,9 +26,12 @@ ENV_VARS = {
 
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The larger packaged bi-encoder the opt-in "reranked" mode scores the top passages with.
+RERANK_MODEL = "all-mpnet-base-v2"
 # Retrieval modes (rag/retrieve.py). "rescored" is hybrid with a second stage: the top passages
 # re-ranked by their best sentence (rag/sentences.py); the default, as `rag eval` measured it best.
-MODES = ("hybrid", "dense", "bm25", "rrf", "rescored")
+# "reranked" adds a third, opt-in stage: the same top passages also scored by a larger model.
+MODES = ("hybrid", "dense", "bm25", "rrf", "rescored", "reranked")
 
 
 class ConfigError(RagError):
@@ -77,6 +83,11 @@ class Config:
     # depth 10 gave no more than 5.
     rescore_depth: int = 5
     rescore_weight: float = 1.0
+    # The "reranked" mode adds rerank_weight x the rerank model's cosine to those rescore_depth
+    # passages' scores. Its passage vectors are stored by `rag index --rerank-model NAME` (later
+    # runs keep them current); None: the model the index recorded, if any.
+    rerank_model: str | None = None
+    rerank_weight: float = 1.0
     max_question_chars: int = 2000
     # Abstention: logistic confidence over the answer signals (rag/qa.py SIGNALS), calibrated by
     # bench/calibrate_abstention.py on all 1,190 xquad_en questions, each also with its gold
@@ -130,6 +141,12 @@ class Config:
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
+
+    def encoder(self, model: str) -> "Encoder":
+        """An encoder of `model` with these threads and batch size (the model loads on first use)."""
+        from embeddings import Encoder
+
+        return Encoder(model, threads=self.torch_threads, batch_size=self.encode_batch_size)
 
     @property
     def store_path(self) -> Path:

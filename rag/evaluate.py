@@ -11,13 +11,13 @@ import datetime
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rag import metrics
-from rag.config import MODES, Config
+from rag.config import MODES, RERANK_MODEL, Config
 from rag.corpus import CorpusError, corpus_name, folder_doc_ids, is_packed, unpack
 from rag.errors import QuestionFileError, RagError
 from rag.jsonl import parse_object
@@ -279,6 +279,10 @@ def run_eval(
         questions = questions[:limit]
     target = prepare_target(corpus, index_dir)
     modes = parse_modes(compare, target.config.mode)
+    if "reranked" in modes and corpus is not None and target.config.rerank_model is None:
+        # The corpus's own index (never the seeds index, which would then encode every upload
+        # twice) stores the re-ranking model's vectors from now on.
+        target = replace(target, config=target.config.replace(rerank_model=RERANK_MODEL))
     check_gold_doc_ids(questions_path, questions, target.doc_ids, target.corpus)
     depth = max(MIN_DEPTH, k)
 

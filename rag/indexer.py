@@ -146,7 +146,9 @@ def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progr
     loaded = _load(config)
     store = Store.open(config.store_path, create=True)
     try:
-        return _encode_phase(store, encoder or encoder_for(config, store), loaded.documents, config, progress)[0]
+        encoder = encoder or encoder_for(config, store)
+        switching = store.get_meta("model") != encoder.fingerprint
+        return _encode_phase(store, encoder, loaded.documents, config, progress, switching)[0]
     finally:
         store.close()
 
@@ -173,12 +175,17 @@ def _split(doc: Document, max_words: int) -> _Split:
 
 
 def _encode_phase(
-    store: Store, encoder: Encoder, documents: list[Document], config: Config, progress: ProgressFactory | None
+    store: Store,
+    encoder: Encoder,
+    documents: list[Document],
+    config: Config,
+    progress: ProgressFactory | None,
+    switching: bool,
 ) -> tuple[int, dict[str, _Split]]:
     """Vectors first, in their own small commits: harmless to readers, kept if the run dies.
-    Also returns the new and changed documents' splits, for the write phase to reuse."""
+    Also returns the new and changed documents' splits, for the write phase to reuse.
+    `switching`: the store lacks this model's vectors for unchanged documents too."""
     model = encoder.fingerprint
-    switching = store.get_meta("model") != model
     texts, splits = _texts_to_embed(store, documents, config.max_passage_words, model, switching)
     return _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size), splits
 
@@ -198,7 +205,12 @@ def _index(
     encoder = encoder or encoder_for(config, store)
     model = encoder.fingerprint
     switching = store.get_meta("model") != model
-    encoded, splits = _encode_phase(store, encoder, documents, config, progress)
+    encoded, splits = _encode_phase(store, encoder, documents, config, progress, switching)
+    reranker = rerank_encoder_for(config, store)
+    if reranker is not None:
+        # The "reranked" mode's vectors follow the same rule: encode only what lacks one.
+        rerank_switching = store.get_meta("rerank_model") != reranker.fingerprint
+        encoded += _encode_phase(store, reranker, documents, config, progress, rerank_switching)[0]
     timings["encode"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with store.transaction():
@@ -206,6 +218,11 @@ def _index(
         # Another writer may have changed documents since the pre-read above; encode what its
         # changes need here (rare and small), so the generation never lacks a vector.
         encoded += _encode_late(store, encoder, model, changes, switching)
+        if reranker is not None:
+            encoded += _encode_late(store, reranker, reranker.fingerprint, changes, rerank_switching)
+            # Recorded with the passages they cover, so a reader of this snapshot finds them all.
+            store.set_meta("rerank_model", reranker.fingerprint)
+            store.set_meta("rerank_model_name", reranker.name)
         store.prune_vectors(changes.removed.values())
         previous = _verified_manifest(store, config, model, warnings)
         generation, published = store.generation, False
@@ -241,7 +258,13 @@ def encoder_for(config: Config, store: Store | None = None) -> Encoder:
             name = opened.get_meta("model_name")
         finally:
             opened.close()
-    return Encoder(name or DEFAULT_MODEL, threads=config.torch_threads, batch_size=config.encode_batch_size)
+    return config.encoder(name or DEFAULT_MODEL)
+
+
+def rerank_encoder_for(config: Config, store: Store) -> Encoder | None:
+    """The "reranked" mode's model: config.rerank_model, else the one the index recorded, else None."""
+    name = config.rerank_model or store.get_meta("rerank_model_name")
+    return None if name is None else config.encoder(name)
 
 
 def _texts_to_embed(

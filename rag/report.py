@@ -18,7 +18,7 @@ WORST = 20
 SNIPPET_CHARS = 240
 # Pipeline order for the latency table; stages the pipeline adds later follow in their own order.
 # "fetch" reads the hits' texts and stored vectors from SQLite; "answer" is the answer step.
-STAGE_ORDER = ("embed", "dense", "lexical", "fusion", "fetch", "rescore", "answer")
+STAGE_ORDER = ("embed", "dense", "lexical", "fusion", "fetch", "rescore", "rerank", "answer")
 # Modes often tie (identical curves); distinct markers and dashes keep every line visible.
 LINE_STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("x", "--"))
 # (column header, report.json key) in table order.

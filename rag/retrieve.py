@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from embeddings import Encoder, ann
 from embeddings import index as faiss_index
-from rag.config import MODES, Config
+from rag.config import MODES, RERANK_MODEL, Config
 from rag.question import QuestionInfo, analyse
 from rag.sentences import rescore
 from rag.store import Store, StoredPassage, StoreError
@@ -45,6 +45,10 @@ class ModelMismatch(StoreError):
     """Asked with a model whose vectors this index does not have."""
 
 
+class NoRerankVectors(StoreError):
+    """The "reranked" mode was asked of an index built without a re-ranking model's vectors."""
+
+
 class Retriever:
     """Holds the store connection, the encoder and the loaded FAISS index across queries."""
 
@@ -60,15 +64,23 @@ class Retriever:
                 f"the index at {config.index_dir} was built with {active}, not {config.model}: "
                 f"run `rag index --model {config.model}` to build that model's vectors"
             )
-        self.encoder = self._encoder(active)
+        self.encoder = config.encoder(active)
+        self.reranker: Encoder | None = None  # loaded on the first "reranked" query
         self._faiss = None
         self._faiss_generation = -1
 
     def close(self) -> None:
         self.store.close()
 
-    def _encoder(self, name: str) -> Encoder:
-        return Encoder(name, threads=self.config.torch_threads, batch_size=self.config.encode_batch_size)
+    def _reranker_for(self, name: str | None) -> Encoder:
+        if name is None:
+            raise NoRerankVectors(
+                f"the index at {self.config.index_dir} has no re-ranking vectors for the reranked mode: "
+                f"run `rag index --rerank-model {RERANK_MODEL}` first"
+            )
+        if self.reranker is None or self.reranker.name != name:
+            self.reranker = self.encoder if name == self.encoder.name else self.config.encoder(name)
+        return self.reranker
 
     def _index_for_snapshot(self):
         """The FAISS index of the snapshot's generation: loaded once, rebuilt if the file is bad."""
@@ -95,7 +107,7 @@ class Retriever:
                 f"the index at {self.config.index_dir} now uses {active}, not {self.config.model}: "
                 f"run `rag index --model {self.config.model}` to switch it back"
             )
-        self.encoder = self._encoder(active)
+        self.encoder = self.config.encoder(active)
 
     def search(
         self, question: str, k: int | None = None, mode: str | None = None, info: QuestionInfo | None = None
@@ -107,13 +119,19 @@ class Retriever:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         depth = max(self.config.candidates, k)
         timings: dict[str, float] = {}
-        query_vector = None
+        query_vector = rerank_query = None
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if mode != "bm25":
             t = time.perf_counter()
             query_vector = self.encoder.encode_query(question)
             timings["embed"] = (time.perf_counter() - t) * 1000
+        reranked = mode == "reranked"
+        if reranked:
+            t = time.perf_counter()
+            reranker = self._reranker_for(self.store.get_meta("rerank_model_name"))
+            rerank_query = reranker.encode_query(question)
+            timings["rerank"] = (time.perf_counter() - t) * 1000
         with self.store.transaction(write=False):
             generation = self.store.generation
             model = self.store.get_meta("model")
@@ -133,9 +151,10 @@ class Retriever:
                 lexical = self.store.lexical_search(question, depth)
                 timings["lexical"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            rescored = mode == "rescored"
-            keep = max(k, self.config.rescore_depth) if rescored else k
-            ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)[:keep]
+            rescored = mode in ("rescored", "reranked")
+            top = self.config.rescore_depth  # the passages the later stages re-rank
+            ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)
+            ranked = ranked[: max(k, top) if rescored else k]
             timings["fusion"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             passages = self.store.passages_by_id(pid for pid, _ in ranked)
@@ -143,6 +162,8 @@ class Retriever:
             ids, stored = self.store.passage_vectors(
                 model, int(self.store.get_meta("dim")), [pid for pid in passages if pid not in dense_of]
             )
+            if reranked:
+                rerank_query, rerank_vectors = self._rerank_inputs(question, rerank_query, [p for p, _ in ranked[:top]])
             timings["fetch"] = (time.perf_counter() - t) * 1000
         hits = [
             Hit(passages[pid], score, dense_of.get(pid), lexical_of.get(pid))
@@ -151,9 +172,26 @@ class Retriever:
         ]
         if rescored:
             t = time.perf_counter()
-            hits = rescore(hits, info or analyse(question), self.config.rescore_depth, self.config.rescore_weight)[:k]
+            hits = rescore(hits, info or analyse(question), top, self.config.rescore_weight)
             timings["rescore"] = (time.perf_counter() - t) * 1000
-        return Retrieved(hits, generation, query_vector, model, dict(zip(ids.tolist(), stored)), timings)
+        if reranked:
+            t = time.perf_counter()
+            hits = rerank(hits, rerank_query, rerank_vectors, top, self.config.rerank_weight)
+            timings["rerank"] += (time.perf_counter() - t) * 1000
+        return Retrieved(hits[:k], generation, query_vector, model, dict(zip(ids.tolist(), stored)), timings)
+
+    def _rerank_inputs(
+        self, question: str, query: np.ndarray, ids: list[int]
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """The question's and the passages' vectors of the snapshot's re-ranking model (called inside
+        the query's read transaction). If `rag index --rerank-model` switched models since the
+        question was encoded, it is encoded again with the snapshot's model."""
+        name = self.store.get_meta("rerank_model_name")
+        if name != self.reranker.name:
+            query = self._reranker_for(name).encode_query(question)
+        model = self.store.get_meta("rerank_model")
+        found, vectors = self.store.passage_vectors(model, self.store.vector_dim(model), ids)
+        return query, dict(zip(found.tolist(), vectors))
 
     def cosine(self, question: str, retrieved: Retrieved, hit: Hit) -> float:
         """A hit's dense similarity to the question: its dense score, or from its stored vector
@@ -164,6 +202,18 @@ class Retriever:
         if query_vector is None:
             query_vector = self.encoder.encode_query(question)
         return float(retrieved.vectors[hit.passage.id] @ query_vector)
+
+
+def rerank(
+    hits: list[Hit], query: np.ndarray, vectors: dict[int, np.ndarray], depth: int, weight: float
+) -> list[Hit]:
+    """The top `depth` hits re-ranked by score + weight x the re-ranking model's cosine.
+
+    The larger bi-encoder (all-mpnet-base-v2) tells apart passages the small one and the lexical
+    stage rank alike: on xquad_en it moves doc recall@1 from .964 to .968 (DESIGN.md).
+    """
+    top = [replace(h, score=h.score + weight * float(vectors[h.passage.id] @ query)) for h in hits[:depth]]
+    return sorted(top, key=lambda h: (-h.score, h.passage.id)) + hits[depth:]
 
 
 def fuse(

@@ -28,6 +28,7 @@ def index_status(config: Config) -> dict[str, Any]:
             "model": store.get_meta("model"),
             "dimension": int(store.get_meta("dim", "0")),
             "vector_sets": vector_sets,
+            "rerank_model": store.get_meta("rerank_model"),  # the "reranked" mode's vectors, if built
             "faiss_files": manifest.names if manifest else [],
             "faiss_removed_ids": len(manifest.removed) if manifest else 0,
             "indexed_at": dt.datetime.fromtimestamp(float(indexed_at)).isoformat(timespec="seconds") if indexed_at else None,
