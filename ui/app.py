@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from rag.config import MODES, Config
+from rag.config import MODES, RERANK_MODEL, Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
@@ -124,7 +124,11 @@ def build_app(backend: Backend) -> gr.Blocks:
             reindex_button = gr.Button("Re-index seeds", elem_id="reindex")
         with gr.Tab("Settings"):
             k = gr.Slider(1, MAX_K, value=config.k, step=1, label="Number of citations", elem_id="k")
-            mode = gr.Dropdown(list(MODES), value=config.mode, label="Retrieval mode", elem_id="mode")
+            mode = gr.Dropdown(
+                list(MODES), value=config.mode, label="Retrieval mode", elem_id="mode",
+                info=f"reranked also scores the top passages with {RERANK_MODEL}; it needs "
+                     f"`rag index --rerank-model {RERANK_MODEL}` first",
+            )
 
         chat_inputs = [question, messages, turns, k, mode]
         chat_outputs = [chatbot, messages, turns, sources, question]
