@@ -12,6 +12,7 @@ The answer text is always a verbatim slice of the cited document:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,8 +122,11 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
         # No entity of the asked-for type (or none asked for): a noun phrase, which needs the
         # parser, so it runs on the one sentence chosen.
         span = _noun_phrase(nlp()(sent_text), info)
+    if span is not None and fit > 0 and info.focus is not None:
+        focused = info.focus.search(sent_text, *span)
+        span = focused.span() if focused else span
     if span is not None:
-        span = _balanced(sent_text, *span)
+        span = _without_possessive(sent_text, *_balanced(sent_text, *span))
     passage = hits[sentence.hit_index].passage
     sent_source = AnswerSource(passage.doc_id, passage.start + sentence.start, passage.start + sentence.end)
     if span is None:
@@ -170,6 +174,15 @@ def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
         else:
             break
     return start, end
+
+
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s?$")
+
+
+def _without_possessive(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """"Charles Darwin's" -> "Charles Darwin": the possessive belongs to the sentence, not the name."""
+    possessive = _POSSESSIVE.search(sentence, start, end)
+    return (start, possessive.start()) if possessive and possessive.start() > start else (start, end)
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:

@@ -14,6 +14,10 @@ _WORD = re.compile(r"[\w'’]+")  # hyphens split: "57-year-old" holds "old"
 
 DURATION = re.compile(r"\b(years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(y|ies))\b", re.I)
 AGE = re.compile(r"^\d{1,3}$|\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b", re.I)
+# The part of a typed span that answers: the year of "May 2012" for "In what year ...?", the
+# number of "age 39" or "57-year-old" for "How old ...?".
+YEAR = re.compile(r"\b\d{3,4}\b")
+AGE_NUMBER = re.compile(r"\b\d{1,3}\b")
 
 PERSON_LIKE = ("PERSON", "ORG", "NORP")
 TIME_LIKE = ("DATE", "TIME")
@@ -64,6 +68,7 @@ class QuestionInfo:
     # ("when" -> not an age such as "57-year-old", which spaCy labels DATE).
     prefer: re.Pattern[str] | None = None
     avoid: re.Pattern[str] | None = None
+    focus: re.Pattern[str] | None = None  # narrows a typed span to the part that answers
 
 
 def stem(word: str) -> str:
@@ -94,12 +99,14 @@ def analyse(question: str) -> QuestionInfo:
                 labels = _HEAD_NOUNS.get(word) or _HEAD_NOUNS.get(stem(word), ())
                 if labels:
                     break
-    prefer = avoid = None
+    prefer = avoid = focus = None
     if re.search(r"\bhow long\b", lower):
         prefer = DURATION
     elif re.search(r"\bhow old\b", lower):
-        prefer = AGE
+        prefer, focus = AGE, AGE_NUMBER
     elif labels == TIME_LIKE:
         avoid = AGE
+        if re.search(r"\b(what|which) year\b", lower):
+            focus = YEAR
     terms = terms_of(question)
-    return QuestionInfo(question, labels, frozenset(terms), frozenset(zip(terms, terms[1:])), prefer, avoid)
+    return QuestionInfo(question, labels, frozenset(terms), frozenset(zip(terms, terms[1:])), prefer, avoid, focus)

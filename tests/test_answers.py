@@ -134,5 +134,17 @@ def test_every_answer_is_a_verbatim_slice_of_its_cited_document(seed_qa, xquad_s
 
 def test_how_old_prefers_an_age_and_when_never_answers_with_one():
     sentence = "In 2010 the 57-year-old Rutte became prime minister."
-    assert extract("How old is Rutte?", [hit(sentence)]).text == "57-year-old"
+    assert extract("How old is Rutte?", [hit(sentence)]).text == "57"  # the age, not "57-year-old"
     assert extract("When did Rutte become prime minister?", [hit(sentence)]).text == "2010"
+
+
+def test_a_year_question_answers_the_year_of_a_longer_date():
+    sentence = "The club withdrew its membership in May 2012 after a vote."
+    assert extract("In what year did the club withdraw its membership?", [hit(sentence)]).text == "2012"
+    assert extract("When did the club withdraw its membership?", [hit(sentence)]).text == "May 2012"
+
+
+def test_a_name_is_answered_without_its_possessive():
+    sentence = "The principle was developed a century before Charles Darwin's theory of evolution."
+    answer = extract("The principle was developed a century before whose theory?", [hit(sentence)])
+    assert answer.text == "Charles Darwin"
