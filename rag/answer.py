@@ -5,7 +5,8 @@ No extractive QA model ships on PyPI, so (DESIGN decision 4):
    words and its passage's retrieval evidence (rag/sentences.py);
 2. the best few are run through spaCy NER; a sentence holding an entity of the type the
    question asks for (who -> PERSON/ORG/NORP, when -> DATE/TIME, ...) that the question does
-   not already name wins, and that entity is the answer;
+   not already name wins, and that entity is the answer (narrowed to the year or age a question
+   asks for, without a hedge such as "roughly" or a possessive "'s");
 3. with no typed span, the answer is the sentence itself.
 The answer text is always a verbatim slice of the cited document:
 `document.text[source.start:source.end] == answer.text`.
@@ -122,9 +123,8 @@ def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) ->
         # No entity of the asked-for type (or none asked for): a noun phrase, which needs the
         # parser, so it runs on the one sentence chosen.
         span = _noun_phrase(nlp()(sent_text), info)
-    if span is not None and fit > 0 and info.focus is not None:
-        focused = info.focus.search(sent_text, *span)
-        span = focused.span() if focused else span
+    if span is not None and fit > 0:
+        span = _answering_part(sent_text, *span, info)
     if span is not None:
         span = _without_possessive(sent_text, *_balanced(sent_text, *span))
     passage = hits[sentence.hit_index].passage
@@ -174,6 +174,18 @@ def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
         else:
             break
     return start, end
+
+
+# Words spaCy puts inside a number's entity that say how exact it is, not what it is:
+# "Only 100–150", "roughly 500,000", "about 2 million".
+_HEDGE = re.compile(r"(only|just|roughly|about|around|approximately|nearly|almost|some|an estimated|estimated)\s+", re.I)
+def _answering_part(sentence: str, start: int, end: int, info: QuestionInfo) -> tuple[int, int]:
+    """A typed entity narrowed to what the question asks: its year or age number when the
+    question asks for one (QuestionInfo.focus), and without a leading hedge word."""
+    if info.focus is not None and (focused := info.focus.search(sentence, start, end)):
+        return focused.span()
+    hedge = _HEDGE.match(sentence, start, end)
+    return (hedge.end(), end) if hedge and hedge.end() < end else (start, end)
 
 
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s?$")

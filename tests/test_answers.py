@@ -148,3 +148,8 @@ def test_a_name_is_answered_without_its_possessive():
     sentence = "The principle was developed a century before Charles Darwin's theory of evolution."
     answer = extract("The principle was developed a century before whose theory?", [hit(sentence)])
     assert answer.text == "Charles Darwin"
+
+
+def test_a_number_is_answered_without_the_hedge_spacy_includes_in_it():
+    sentence = "Only 100–150 species have been validated, and possibly another 25 have not been described."
+    assert extract("How many species have been validated?", [hit(sentence)]).text == "100–150"
