@@ -55,6 +55,12 @@ _HEAD_NOUNS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys("number amount percentage".split(), ("CARDINAL", "PERCENT", "QUANTITY", "MONEY")),
 }
 _WHAT = re.compile(r"\b(what|which)\b(.*)")
+# The question word that leads the question decides its type: "What does Doctor Who do when
+# his body is damaged?" asks neither who nor when.
+_LEAD = re.compile(r"\b(what|which|who|whom|whose|when|where|how|why)\b")
+# After "what did/does ...", the words that follow are the question's subject, not the answer's
+# type ("What did the General Conference name ...?" does not ask for a general).
+_AUXILIARIES = frozenset("do does did can could will would should shall may might must has have had".split())
 
 
 @dataclass(frozen=True)
@@ -88,14 +94,17 @@ def terms_of(text: str) -> list[str]:
 def analyse(question: str) -> QuestionInfo:
     lower = question.lower()
     labels: tuple[str, ...] = ()
+    lead = _LEAD.search(lower)
+    at = lead.start() if lead else 0
     for pattern, wanted in _RULES:
-        if pattern.search(lower):
+        if pattern.match(lower, at):
             labels = wanted
             break
     else:
-        what = _WHAT.search(lower)
-        if what:
-            for word in _WORD.findall(what.group(2))[:6]:
+        what = _WHAT.match(lower, at)
+        words = _WORD.findall(what.group(2)) if what else []
+        if words and words[0] not in _AUXILIARIES:
+            for word in words[:6]:
                 labels = _HEAD_NOUNS.get(word) or _HEAD_NOUNS.get(stem(word), ())
                 if labels:
                     break

@@ -69,6 +69,15 @@ def test_question_words_map_to_entity_types():
     assert analyse("In what year did it end?").labels[0] == "DATE"
     assert analyse("What is the name of the player?").labels == ("PERSON",)
     assert analyse("What did they build?").labels == ()
+    assert analyse("The analysis is done by who?").labels[0] == "PERSON"
+
+
+def test_the_leading_question_word_decides_the_type():
+    # Not a who- or when-question: "Who" is part of a title, "when" opens a clause.
+    assert analyse("What does Doctor Who do when his body is damaged?").labels == ()
+    # After "what did", a noun names the subject, not the answer ("a queen" is not asked for).
+    assert analyse("What did Queen Elizabeth II open in Newcastle?").labels == ()
+    assert analyse("What German general was of Huguenot ancestry?").labels == ("PERSON",)
 
 
 def test_flagship_question_answers_mark_rutte_with_offsets_into_the_seed(seed_qa):
