@@ -179,6 +179,8 @@ def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
 # Words spaCy puts inside a number's entity that say how exact it is, not what it is:
 # "Only 100–150", "roughly 500,000", "about 2 million".
 _HEDGE = re.compile(r"(only|just|roughly|about|around|approximately|nearly|almost|some|an estimated|estimated)\s+", re.I)
+
+
 def _answering_part(sentence: str, start: int, end: int, info: QuestionInfo) -> tuple[int, int]:
     """A typed entity narrowed to what the question asks: its year or age number when the
     question asks for one (QuestionInfo.focus), and without a leading hedge word."""

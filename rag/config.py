@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,11 +144,18 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def encoder(self, model: str) -> "Encoder":
-        """An encoder of `model` with these threads and batch size (the model loads on first use)."""
-        from embeddings import Encoder
-
-        return Encoder(model, threads=self.torch_threads, batch_size=self.encode_batch_size)
+        """The process's encoder of `model` with these threads and batch size. Shared, so a model
+        loads once however often it is asked for: the chat's uploads and `rag index --watch`
+        index again and again, each time with the re-ranking model too."""
+        return _shared_encoder(model, self.torch_threads, self.encode_batch_size)
 
     @property
     def store_path(self) -> Path:
         return self.index_dir / "store.sqlite"
+
+
+@lru_cache(maxsize=4)
+def _shared_encoder(model: str, threads: int, batch_size: int) -> "Encoder":
+    from embeddings import Encoder  # lazily: building a Config imports no model code
+
+    return Encoder(model, threads=threads, batch_size=batch_size)

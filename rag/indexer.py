@@ -148,7 +148,8 @@ def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progr
     try:
         encoder = encoder or encoder_for(config, store)
         switching = store.get_meta("model") != encoder.fingerprint
-        return _encode_phase(store, encoder, loaded.documents, config, progress, switching)[0]
+        pending = _pending(store, loaded.documents, config.max_passage_words)
+        return _encode_phase(store, encoder, pending, config, progress, switching)
     finally:
         store.close()
 
@@ -174,20 +175,43 @@ def _split(doc: Document, max_words: int) -> _Split:
     return passages, texts, [text_hash(t) for t in texts]
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """What the seeds bring, read once before the write lock and shared by every model's encode
+    phase and the write phase: the new and changed documents' splits and embed texts, and the
+    ids of the unchanged documents."""
+
+    splits: dict[str, _Split]
+    texts: dict[str, str]  # embed hash -> embed text
+    unchanged: set[str]
+
+
+def _pending(store: Store, documents: list[Document], max_words: int) -> _Pending:
+    stored = store.document_hashes()
+    splits = {d.doc_id: _split(d, max_words) for d in documents if stored.get(d.doc_id) != d.sha256}
+    texts = {h: t for _, doc_texts, hashes in splits.values() for h, t in zip(hashes, doc_texts)}
+    return _Pending(splits, texts, {d.doc_id for d in documents if d.doc_id not in splits})
+
+
 def _encode_phase(
     store: Store,
     encoder: Encoder,
-    documents: list[Document],
+    pending: _Pending,
     config: Config,
     progress: ProgressFactory | None,
     switching: bool,
-) -> tuple[int, dict[str, _Split]]:
+) -> int:
     """Vectors first, in their own small commits: harmless to readers, kept if the run dies.
-    Also returns the new and changed documents' splits, for the write phase to reuse.
-    `switching`: the store lacks this model's vectors for unchanged documents too."""
+    `switching` (first run or another model): unchanged documents need this model's vectors too."""
     model = encoder.fingerprint
-    texts, splits = _texts_to_embed(store, documents, config.max_passage_words, model, switching)
-    return _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size), splits
+    texts = dict(pending.texts)
+    if switching:
+        texts.update(
+            (embed_hash, embed_text(title, text))
+            for embed_hash, doc_id, title, text in store.passages_missing_vectors(model)
+            if doc_id in pending.unchanged
+        )
+    return _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size)
 
 
 def _index(
@@ -205,16 +229,17 @@ def _index(
     encoder = encoder or encoder_for(config, store)
     model = encoder.fingerprint
     switching = store.get_meta("model") != model
-    encoded, splits = _encode_phase(store, encoder, documents, config, progress, switching)
+    pending = _pending(store, documents, config.max_passage_words)
+    encoded = _encode_phase(store, encoder, pending, config, progress, switching)
     reranker = rerank_encoder_for(config, store)
     if reranker is not None:
         # The "reranked" mode's vectors follow the same rule: encode only what lacks one.
         rerank_switching = store.get_meta("rerank_model") != reranker.fingerprint
-        encoded += _encode_phase(store, reranker, documents, config, progress, rerank_switching)[0]
+        encoded += _encode_phase(store, reranker, pending, config, progress, rerank_switching)
     timings["encode"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with store.transaction():
-        changes = _apply_changes(store, documents, config.max_passage_words, splits)
+        changes = _apply_changes(store, documents, config.max_passage_words, pending.splits)
         # Another writer may have changed documents since the pre-read above; encode what its
         # changes need here (rare and small), so the generation never lacks a vector.
         encoded += _encode_late(store, encoder, model, changes, switching)
@@ -265,26 +290,6 @@ def rerank_encoder_for(config: Config, store: Store) -> Encoder | None:
     """The "reranked" mode's model: config.rerank_model, else the one the index recorded, else None."""
     name = config.rerank_model or store.get_meta("rerank_model_name")
     return None if name is None else config.encoder(name)
-
-
-def _texts_to_embed(
-    store: Store, documents: list[Document], max_words: int, model: str, switching: bool
-) -> tuple[dict[str, str], dict[str, _Split]]:
-    """embed hash -> embed text of every passage this run needs a vector for (read before the write
-    lock), and the splits of the documents that are new or changed."""
-    stored = store.document_hashes()
-    texts: dict[str, str] = {}
-    splits: dict[str, _Split] = {}
-    for doc in documents:
-        if stored.get(doc.doc_id) != doc.sha256:
-            splits[doc.doc_id] = split = _split(doc, max_words)
-            texts.update(zip(split[2], split[1]))
-    if switching:  # first run or another model: unchanged documents need this model's vectors too
-        keep = {d.doc_id for d in documents if stored.get(d.doc_id) == d.sha256}
-        for embed_hash, doc_id, title, text in store.passages_missing_vectors(model):
-            if doc_id in keep:
-                texts[embed_hash] = embed_text(title, text)
-    return texts, splits
 
 
 def encode_chunk(batch: int) -> int:

@@ -79,7 +79,7 @@ class Retriever:
                 f"run `rag index --rerank-model {RERANK_MODEL}` first"
             )
         if self.reranker is None or self.reranker.name != name:
-            self.reranker = self.encoder if name == self.encoder.name else self.config.encoder(name)
+            self.reranker = self.config.encoder(name)
         return self.reranker
 
     def _index_for_snapshot(self):
