@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag.nlp import entity_docs, nlp
-from rag.question import QuestionInfo, analyse, stem, terms_of
-from rag.retrieve import Hit
+from rag.question import QuestionInfo, analyse
 from rag.sentences import Sentence, score_sentences
+from rag.text import stem, terms_of
+from rag.types import Hit
 
 NOT_FOUND = "I couldn't find that in the documents."
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from rag.text import NAME_WORD
+
 # Pronoun -> how to substitute a name for it.
 SUBJECT_OR_OBJECT = {"he", "she", "him", "they", "them"}
 POSSESSIVE = {"his", "their", "hers"}  # "hers" -> "X's" reads fine in a question
@@ -34,7 +36,6 @@ _NOT_NAMES = {
     "i", "he", "she", "it", "they", "we", "you", "his", "her", "their", "its", "this", "that", "these",
     "those", "there", "then", "after", "before", "since", "last", "former", "updated", "said",
 }
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _WHO = re.compile(r"\s*(who|whom)\b", re.IGNORECASE)
 
 
@@ -48,7 +49,7 @@ class Turn:
 
 def resolve(question: str, history: Sequence[Turn]) -> str:
     """The question with its personal pronouns replaced by the conversation's referent."""
-    words = list(_WORD.finditer(question))
+    words = list(NAME_WORD.finditer(question))
     pronouns = [m for m in words if m.group().lower() in SUBJECT_OR_OBJECT | POSSESSIVE | {"her"}]
     if not pronouns:
         return question
@@ -89,7 +90,7 @@ def names_in(text: str) -> list[str]:
     """Runs of capitalised words separated only by spaces ("Dutch Prime Minister Mark Rutte")."""
     names: list[str] = []
     run: list[re.Match[str]] = []
-    for m in _WORD.finditer(text):
+    for m in NAME_WORD.finditer(text):
         word = m.group()
         is_name = word[0].isupper() and word.lower() not in _NOT_NAMES
         if is_name and run and text[run[-1].end() : m.start()].isspace():
@@ -112,7 +113,7 @@ def _substitute(m: re.Match[str], referent: str, question: str) -> str:
     if word in POSSESSIVE:
         return f"{referent}'s"
     if word == "her":
-        following = _WORD.match(question[m.end() :].lstrip())
+        following = NAME_WORD.match(question[m.end() :].lstrip())
         if following and following.group().lower() not in _AFTER_OBJECT_HER:
             return f"{referent}'s"
     return referent

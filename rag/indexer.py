@@ -32,6 +32,7 @@ from rag.config import DEFAULT_MODEL, Config
 from rag.documents import Document, LoadResult, SeedsError, load_documents
 from rag.passages import Passage, split_passages, text_hash
 from rag.store import Store
+from rag.types import IndexReport
 
 FAISS_PREFIX = "faiss-g"
 # Deltas are merged into a new base past this fraction of the base's vectors or this many files.
@@ -40,30 +41,6 @@ MAX_FAISS_FILES = 8
 _FAISS_NAME = re.compile(rf"{FAISS_PREFIX}(\d+)\.index")
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    documents: int
-    new: int
-    changed: int
-    unchanged: int
-    deleted: int
-    passages: int
-    encoded: int
-    seconds: float
-    generation: int
-    published: bool  # False when nothing changed and the current generation was kept
-    model: str  # fingerprint of the model whose vectors the generation holds
-    warnings: tuple[str, ...] = ()
-    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
-
-    def summary(self) -> str:
-        return (
-            f"{self.documents} documents ({self.new} new, {self.changed} changed, {self.unchanged} unchanged, "
-            f"{self.deleted} deleted), {self.passages} passages, {self.encoded} encoded, "
-            f"generation {self.generation}, {self.seconds:.1f} s"
-        )
 
 
 @dataclass

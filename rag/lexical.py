@@ -27,6 +27,8 @@ import re
 import sqlite3
 from collections import Counter
 
+from rag.text import FTS_TOKENIZER
+
 # ~1-2 us per posting read and scored here, so 10k postings cost ~10-20 ms at any store size;
 # with rescoring, 10k kept 0.8-0.9 of plain FTS5's top-10 on the 100k-passage bench store.
 POSTINGS_BUDGET = 10_000
@@ -55,7 +57,7 @@ class LexicalSearch:
         conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab USING fts5vocab(main, 'passages_fts', 'row')")
         # The store's tokenizer, to turn words into the terms the FTS index holds.
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
-        self._stemmer.execute("CREATE VIRTUAL TABLE words USING fts5(w, tokenize='porter unicode61')")
+        self._stemmer.execute(f"CREATE VIRTUAL TABLE words USING fts5(w, tokenize='{FTS_TOKENIZER}')")
         self._stemmer.execute("CREATE VIRTUAL TABLE terms USING fts5vocab(words, 'instance')")
         self._df: dict[str, int] = {}
         self._stems: dict[str, tuple[str, ...]] = {}

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from rag.text import SPACED_WORD
+
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 # A sentence may end at . ! ? (optionally followed by closing quotes/brackets) before whitespace
 # and a capital, digit or opening quote. Cheap and model-free; _ends_sentence then keeps
@@ -19,7 +21,6 @@ _ABBREVIATIONS = frozenset(
 _LAST_WORD = re.compile(r"""["'“‘(\[]*(\S*?)\.$""")
 _ACRONYM = re.compile(r"(?:[A-Z]\.)+[A-Z]")  # "U.S" of "U.S."
 _INITIAL = re.compile(r"[A-Z]")
-_WORD = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def split_passages(doc_id: str, text: str, max_words: int) -> list[Passage]:
 
 
 def _word_count(text: str, start: int, end: int) -> int:
-    return sum(1 for _ in _WORD.finditer(text, start, end))
+    return sum(1 for _ in SPACED_WORD.finditer(text, start, end))
 
 
 def _chunks(text: str, start: int, end: int, max_words: int) -> Iterator[tuple[int, int]]:
@@ -112,7 +113,7 @@ def _chunks(text: str, start: int, end: int, max_words: int) -> Iterator[tuple[i
         if _word_count(text, s_start, s_end) <= max_words:
             pieces.append((s_start, s_end))
         else:  # a run-on "sentence": fall back to word boundaries
-            words = [m.span() for m in _WORD.finditer(text, s_start, s_end)]
+            words = [m.span() for m in SPACED_WORD.finditer(text, s_start, s_end)]
             for i in range(0, len(words), max_words):
                 group = words[i : i + max_words]
                 pieces.append((group[0][0], group[-1][1]))

@@ -9,8 +9,9 @@ from rag.answer import ANSWER_PASSAGES, NOT_FOUND, Answer, Citation, Extracted, 
 from rag.config import Config
 from rag.errors import RagError
 from rag.question import QuestionInfo, analyse
-from rag.retrieve import Hit, Retriever
+from rag.retrieve import Retriever
 from rag.sentences import coverage
+from rag.types import Hit
 
 
 class QuestionError(RagError):

@@ -8,9 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.store import STOPWORDS
-
-_WORD = re.compile(r"[\w'’]+")  # hyphens split: "57-year-old" holds "old"
+from rag.text import TERM_WORD, stem, terms_of
 
 DURATION = re.compile(r"\b(years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(y|ies))\b", re.I)
 AGE = re.compile(r"^\d{1,3}$|\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b", re.I)
@@ -77,20 +75,6 @@ class QuestionInfo:
     focus: re.Pattern[str] | None = None  # narrows a typed span to the part that answers
 
 
-def stem(word: str) -> str:
-    """A deliberately light stemmer: enough to match 'succeeded'/'succeed', 'joined'/'join'."""
-    w = word.lower().strip("'’-")
-    w = re.sub(r"['’]s$", "", w)
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            return w[: -len(suffix)] + repl
-    return w
-
-
-def terms_of(text: str) -> list[str]:
-    return [stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS]
-
-
 def analyse(question: str) -> QuestionInfo:
     lower = question.lower()
     labels: tuple[str, ...] = ()
@@ -102,7 +86,7 @@ def analyse(question: str) -> QuestionInfo:
             break
     else:
         what = _WHAT.match(lower, at)
-        words = _WORD.findall(what.group(2)) if what else []
+        words = TERM_WORD.findall(what.group(2)) if what else []
         if words and words[0] not in _AUXILIARIES:
             for word in words[:6]:
                 labels = _HEAD_NOUNS.get(word) or _HEAD_NOUNS.get(stem(word), ())

@@ -18,15 +18,8 @@ from embeddings import index as faiss_index
 from rag.config import MODES, RERANK_MODEL, Config
 from rag.question import QuestionInfo, analyse
 from rag.sentences import rescore
-from rag.store import Store, StoredPassage, StoreError
-
-
-@dataclass(frozen=True)
-class Hit:
-    passage: StoredPassage
-    score: float  # the mode's fused score (higher is better)
-    dense: float | None  # cosine similarity, if the passage was a dense candidate
-    lexical: float | None  # BM25 score, if it was a lexical candidate
+from rag.store import Store, StoreError
+from rag.types import Hit
 
 
 @dataclass

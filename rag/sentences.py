@@ -11,13 +11,11 @@ import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from rag.passages import sentence_spans, spans
-from rag.question import QuestionInfo, terms_of
-
-if TYPE_CHECKING:  # rag.retrieve imports this module for its "rescored" mode
-    from rag.retrieve import Hit
+from rag.question import QuestionInfo
+from rag.text import terms_of
+from rag.types import Hit
 
 _LINE_BREAK = re.compile(r"\n+")
 

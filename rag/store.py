@@ -6,25 +6,24 @@ FAISS id always names the passage it was built from or none at all.
 """
 from __future__ import annotations
 
-from rag.errors import RagError
-
-import re
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from embeddings.index import IndexManifest
+from embeddings.manifest import IndexManifest
+from rag.errors import RagError
 from rag.lexical import LexicalSearch
+from rag.text import FTS_TOKENIZER, query_words
+from rag.types import DocumentRow, StoredPassage
 
 SCHEMA_VERSION = 1
 _IN_CHUNK = 500  # values per "IN (...)", well under SQLite's limit on bound parameters
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -45,19 +44,9 @@ CREATE TABLE IF NOT EXISTS vectors (
     vector BLOB NOT NULL,  -- float32, L2-normalised
     PRIMARY KEY (model, embed_hash)
 ) WITHOUT ROWID;
--- rowid = passages.id. Porter stemming measured better than plain unicode61 (DESIGN.md).
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(title, text, tokenize='porter unicode61');
+-- rowid = passages.id.
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(title, text, tokenize='{FTS_TOKENIZER}');
 """
-
-# Words that carry no evidence on their own; dropping them keeps FTS5 OR-queries fast on
-# large corpora (every posting list of "the" would be read) without changing BM25 much.
-STOPWORDS = frozenset(
-    """a an and are as at be been but by did do does for from had has have he her his how i if in
-    into is it its of on or she so than that the their them then there these they this to was were
-    what when where which who whom whose why will with would you your""".split()
-)
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
 
 REBUILD_HINT = "delete it or run `rag index --rebuild` to rebuild it from the seeds"
 
@@ -141,39 +130,6 @@ class _CheckedConnection(sqlite3.Connection):
             if error is None:
                 raise
             raise error from None
-
-
-@dataclass(frozen=True)
-class StoredPassage:
-    id: int
-    doc_id: str
-    title: str
-    path: str
-    ordinal: int
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
-class DocumentRow:
-    doc_id: str
-    path: str
-    sha256: str
-    title: str
-    passages: int
-    indexed_at: float
-
-
-def query_words(question: str) -> list[str]:
-    """The question's content words (all its words if it has none), lowercased, each once, in order."""
-    words: list[str] = []
-    for token in _TOKEN.findall(question.lower()):
-        if token not in STOPWORDS and token not in words:
-            words.append(token)
-    if not words:
-        words = list(dict.fromkeys(_TOKEN.findall(question.lower())))
-    return words
 
 
 class Store:

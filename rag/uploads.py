@@ -10,7 +10,6 @@ import os
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -18,7 +17,8 @@ from embeddings import Encoder
 from rag.config import Config
 from rag.documents import SkipFile, decode
 from rag.errors import RagError
-from rag.indexer import IndexReport, ProgressFactory, index_seeds
+from rag.indexer import ProgressFactory, index_seeds
+from rag.types import SavedUpload, UploadReport
 
 MAX_NAME_CHARS = 100
 # Decoded text with more control characters than this share is a binary file in disguise.
@@ -27,20 +27,6 @@ MAX_CONTROL_SHARE = 0.01
 
 class UploadError(RagError):
     """An uploaded file that cannot go into the seeds folder; the message says why."""
-
-
-@dataclass(frozen=True)
-class SavedUpload:
-    original: str  # the name the user's browser sent
-    path: Path  # where it now lives, inside the seeds folder
-    already_there: bool = False  # an identical file already had that name
-
-
-@dataclass(frozen=True)
-class UploadReport:
-    saved: list[SavedUpload] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # one message per refused file
-    index: IndexReport | None = None  # None when nothing new was saved
 
 
 def safe_name(original: str, extensions: Sequence[str]) -> str:

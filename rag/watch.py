@@ -16,7 +16,8 @@ from embeddings import Encoder
 from rag.config import Config
 from rag.documents import list_seed_files
 from rag.errors import RagError
-from rag.indexer import IndexReport, ProgressFactory, encoder_for, index_seeds
+from rag.indexer import ProgressFactory, encoder_for, index_seeds
+from rag.types import IndexReport
 
 Snapshot = dict[str, tuple[int, int, int]]
 

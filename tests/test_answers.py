@@ -9,8 +9,7 @@ from rag.answer import NOT_FOUND, extract
 from rag.config import Config
 from rag.indexer import index_seeds
 from rag.question import analyse
-from rag.retrieve import Hit
-from rag.store import StoredPassage
+from rag.types import Hit, StoredPassage
 from rag.corpus import unpack
 from rag.evaluate import load_questions
 from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS, open_qa

@@ -9,9 +9,9 @@ from conftest import run_rag
 from rag.config import RERANK_MODEL, Config
 from rag.indexer import index_seeds
 from rag.qa import QA
-from rag.retrieve import Hit, rerank
+from rag.retrieve import rerank
 from rag.status import index_status
-from rag.store import StoredPassage
+from rag.types import Hit, StoredPassage
 
 DOCS = {
     "tides.txt": "Tides\n\nThe harbour empties twice a day at low tide.\n\nSpring tides follow the full moon.\n",

@@ -11,7 +11,7 @@ import time
 
 from conftest import RAG
 from rag.config import Config
-from rag.indexer import IndexReport
+from rag.types import IndexReport
 from rag.watch import watch_seeds
 from seedgen import doc_name, document, write_corpus
 

@@ -13,11 +13,12 @@ from typing import Any, Sequence
 from rag.answer import Answer
 from rag.config import Config
 from rag.followup import Turn, resolve
-from rag.indexer import IndexReport, ProgressFactory, index_seeds
+from rag.indexer import ProgressFactory, index_seeds
 from rag.qa import QA
 from rag.status import index_status
-from rag.store import DocumentRow, Store
-from rag.uploads import UploadReport, ingest_uploads
+from rag.store import Store
+from rag.types import DocumentRow, IndexReport, UploadReport
+from rag.uploads import ingest_uploads
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rag.answer import Answer, Citation
-from rag.indexer import IndexReport
-from rag.store import DocumentRow
-from rag.uploads import UploadReport
+from rag.types import DocumentRow, IndexReport, UploadReport
 
 
 def escape_html(text: str) -> str:
