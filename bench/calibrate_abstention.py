@@ -1,4 +1,4 @@
-"""Calibrate the abstention confidence (rag/qa.py) on a question set and its index.
+"""Calibrate the abstention confidence (rag/confidence.py) on a question set and its index.
 
 Answerable examples: each question as is. Unanswerable examples: the same question with its
 gold documents removed from the results (retrieve the fused candidates deeper, drop every hit
@@ -6,48 +6,47 @@ from a gold document, re-score and answer from what is left). Dropping hits inst
 re-indexing without the document changes only the min-max normalisation of the fused scores,
 not which passages are candidates, and keeps the run to minutes.
 
-Fits a logistic model over the answer signals (rag/qa.py SIGNALS) with plain gradient descent
+Fits a logistic model over the answerer's signals (rag/confidence.py SIGNALS) with plain gradient descent
 (no extra dependency), then picks the threshold that abstains most on unanswerable questions
 while wrongly abstaining on at most --max-wrong of the answerable ones, and prints the Config
 values. It also reports a 2-fold split by question (fit and threshold on one half, measured
 on the other), the figure to expect on questions the calibration has not seen.
 
     .venv/bin/python bench/calibrate_abstention.py --index-dir .rag/eval/xquad_en \
-        --questions eval/xquad_en/questions.jsonl
+        --questions eval/xquad_en/questions.jsonl [--answerer rules]
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from rag.answer import extract
-from rag.config import Config
+from rag import pipeline
+from rag.config import ANSWERERS, Config
+from rag.confidence import SIGNALS
 from rag.evaluate import load_questions
-from rag.qa import SIGNALS, signals
-from rag.question import analyse
-from rag.retrieve import Retriever
-from rag.sentences import rescore
+from rag.qa import QA
+from rag.retrieve import Rescore
 
 
-def examples(retriever: Retriever, question: str, gold_docs: set[str], k: int) -> list[tuple[list[float], int]]:
+def examples(qa: QA, answerer: str, question: str, gold_docs: set[str], k: int) -> list[tuple[list[float], int]]:
     """(signals, answerable) for the question as is and with its gold documents' hits dropped;
     both come from one retrieval (the fused candidates, retrieved deeper than k)."""
-    config = retriever.config
+    config = qa.config
     rescored = config.mode == "rescored"
-    retrieved = retriever.search(question, k=k + 10, mode="hybrid" if rescored else config.mode)
-    info = analyse(question)
+    retrieved = qa.retriever.search(question, k=k + 10, mode="hybrid" if rescored else config.mode)
+    _, answering = qa.stages(config.mode, answerer)
     out = []
     for drop, answerable in ((set(), 1), (gold_docs, 0)):
-        hits = [h for h in retrieved.hits if h.passage.doc_id not in drop]
+        query = replace(retrieved, hits=[h for h in retrieved.hits if h.passage.doc_id not in drop], timings={})
         if rescored:
-            hits = rescore(hits, info, config.rescore_depth, config.rescore_weight)
-        hits = hits[:k]
-        extracted = extract(question, hits, info)
-        if extracted is not None:
-            cosine = retriever.cosine(question, retrieved, hits[extracted.hit_index])
-            out.append((signals(extracted, hits, cosine, info), answerable))
+            Rescore(config.rescore_depth, config.rescore_weight).run(query)
+        query.hits = query.hits[:k]
+        pipeline.run(answering, query)
+        if query.extracted is not None:
+            out.append((query.signals, answerable))
     return out
 
 
@@ -90,11 +89,12 @@ def main() -> None:
     # 0.09: a margin under the 10% of answerable questions the answer-quality issue allows.
     parser.add_argument("--max-wrong", type=float, default=0.09)
     parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--answerer", choices=ANSWERERS, default=Config().answerer)
     args = parser.parse_args()
-    retriever = Retriever(Config(index_dir=args.index_dir))
+    qa = QA(Config(index_dir=args.index_dir))
     rows, labels, groups = [], [], []
     for n, q in enumerate(load_questions(args.questions)[: args.limit]):
-        for values, answerable in examples(retriever, q.question, set(q.gold_doc_ids), args.k):
+        for values, answerable in examples(qa, args.answerer, q.question, set(q.gold_doc_ids), args.k):
             rows.append(values)
             labels.append(answerable)
             groups.append(n % 2)
@@ -111,14 +111,18 @@ def main() -> None:
     right, wrong = rates(conf, y, threshold)
     abstained = conf < threshold
     precision = float(np.mean(y[abstained] == 0)) if abstained.any() else 0.0
-    print(f"examples: {int(y.sum())} answerable, {int((1 - y).sum())} with gold removed; signals {', '.join(SIGNALS)}")
-    print(f"conf_bias={w[0]:.3f} conf_weights=({', '.join(f'{v:.3f}' for v in w[1:])}) abstain_below={threshold:.2f}")
+    prefix = "reader_" if args.answerer == "reader" else ""
+    print(f"examples: {int(y.sum())} answerable, {int((1 - y).sum())} with gold removed; "
+          f"signals {', '.join(SIGNALS[args.answerer])}")
+    print(f"{prefix}conf_bias={w[0]:.3f} {prefix}conf_weights=({', '.join(f'{v:.3f}' for v in w[1:])}) "
+          f"{prefix}abstain_below={threshold:.2f}")
     print(f"fitted on all: abstains on {right:.3f} of gold-removed (abstention recall), wrongly on {wrong:.3f} "
           f"of answerable; abstention precision {precision:.3f}")
     right, wrong = np.mean(held_out, axis=0)
     print(f"2-fold held out: abstains on {right:.3f} of gold-removed, wrongly on {wrong:.3f} of answerable")
-    config = retriever.config  # what rag uses now, to check a change still fits the calibration
-    right, wrong = rates(confidences(np.array([config.conf_bias, *config.conf_weights]), x), y, config.abstain_below)
+    config = qa.config  # what rag uses now, to check a change still fits the calibration
+    configured = [getattr(config, prefix + name) for name in ("conf_bias", "conf_weights", "abstain_below")]
+    right, wrong = rates(confidences(np.array([configured[0], *configured[1]]), x), y, configured[2])
     print(f"configured weights and threshold: abstains on {right:.3f} of gold-removed, wrongly on {wrong:.3f} of answerable")
 
 

@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
+    from rag import models
     from rag.config import DEFAULT_MODEL, Config
     from rag.indexer import encode_chunk
 
@@ -71,7 +72,7 @@ def main() -> None:
     pin_threads(config.torch_threads)
     docs = write_seeds(args.passages, config.max_passage_words)
     texts = embed_texts(config)
-    encoder = config.encoder(DEFAULT_MODEL)
+    encoder = models.encoder(DEFAULT_MODEL, config.torch_threads, config.encode_batch_size)
     encoder.encode(["warm up"] * 8)
     from sentence_transformers import SentenceTransformer
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag.nlp import entity_docs, nlp
+from rag.pipeline import Query
 from rag.question import QuestionInfo, analyse
 from rag.sentences import Sentence, score_sentences
 from rag.text import stem, terms_of
@@ -91,6 +92,7 @@ class Extracted:
     sentence_source: AnswerSource
     overlap: float  # share of the question's content words found in the sentence
     type_fit: float  # 1 when the span is an entity of the type the question asks for, 0 when untyped
+    reader_margin: float = 0.0  # the reader's span score over its no-answer score (rag/reader.py)
 
 
 # Tuned on xquad_en and the seed questions (see the answer-quality issue note). Five passages let
@@ -101,6 +103,16 @@ NER_SENTENCES = 4
 TYPE_BONUS = 0.7
 TYPE_DECAY = 0.4  # fit of the 2nd, 3rd expected label: 1 - decay, 1 - 2 * decay
 NP_REPEAT_PENALTY = 1  # 3 before: xquad_en F1 .386 -> .399 at 1, .387 at 0
+
+
+@dataclass
+class Extract:
+    """The answer stage of the span rules (the "rules" answerer)."""
+
+    name: str = "extract"
+
+    def run(self, query: Query) -> None:
+        query.extracted = extract(query.question, query.hits, query.info)
 
 
 def extract(question: str, hits: list[Hit], info: QuestionInfo | None = None) -> Extracted | None:

@@ -8,14 +8,10 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.errors import RagError
-
-if TYPE_CHECKING:  # only for the annotation: building a Config imports no model code
-    from embeddings import Encoder
 
 # Environment variables that override defaults (flags override these in turn).
 ENV_VARS = {
@@ -33,6 +29,11 @@ RERANK_MODEL = "all-mpnet-base-v2"
 # re-ranked by their best sentence (rag/sentences.py); the default, as `rag eval` measured it best.
 # "reranked" adds a third, opt-in stage: the same top passages also scored by a larger model.
 MODES = ("hybrid", "dense", "bm25", "rrf", "rescored", "reranked")
+# Answer stages: "reader" is the trained extractive model shipped in models/reader/ (rag/reader.py),
+# "rules" the spaCy span rules (rag/answer.py). A mode may name one: "rescored:rules".
+ANSWERERS = ("reader", "rules")
+# The trained reader the project ships (MODEL_CARD.md beside it says how it was made).
+READER_DIR = Path(__file__).resolve().parents[1] / "models" / "reader"
 
 
 class ConfigError(RagError):
@@ -98,6 +99,13 @@ class Config:
     conf_bias: float = -7.507
     conf_weights: tuple[float, ...] = (5.220, 6.005, 0.419, 2.439, 9.976)
     abstain_below: float = 0.35
+    answerer: str = "rules"
+    reader_dir: Path = READER_DIR
+    # Passages the reader reads (question + passage windows, one batch).
+    reader_passages: int = 5
+    reader_conf_bias: float = -3.0
+    reader_conf_weights: tuple[float, ...] = (2.0, 1.0, 1.0, 2.0, 0.5)
+    reader_abstain_below: float = 0.35
     extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
 
     @classmethod
@@ -143,19 +151,17 @@ class Config:
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
 
-    def encoder(self, model: str) -> "Encoder":
-        """The process's encoder of `model` with these threads and batch size. Shared, so a model
-        loads once however often it is asked for: the chat's uploads and `rag index --watch`
-        index again and again, each time with the re-ranking model too."""
-        return _shared_encoder(model, self.torch_threads, self.encode_batch_size)
+    def split_mode(self, spec: str | None) -> tuple[str, str]:
+        """"rescored:rules" -> ("rescored", "rules"); a bare mode takes the configured answerer."""
+        mode, _, answerer = (spec or self.mode).partition(":")
+        answerer = answerer or self.answerer
+        if mode not in MODES or answerer not in ANSWERERS:
+            raise ConfigError(
+                f"unknown mode {spec!r}: choose one of {', '.join(MODES)}, optionally with :reader or :rules"
+            )
+        return mode, answerer
 
     @property
     def store_path(self) -> Path:
         return self.index_dir / "store.sqlite"
 
-
-@lru_cache(maxsize=4)
-def _shared_encoder(model: str, threads: int, batch_size: int) -> "Encoder":
-    from embeddings import Encoder  # lazily: building a Config imports no model code
-
-    return Encoder(model, threads=threads, batch_size=batch_size)

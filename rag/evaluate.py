@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rag import metrics
-from rag.config import MODES, RERANK_MODEL, Config
+from rag.config import ANSWERERS, MODES, RERANK_MODEL, Config, ConfigError
 from rag.corpus import CorpusError, corpus_name, folder_doc_ids, is_packed, unpack
 from rag.errors import QuestionFileError, RagError
 from rag.jsonl import parse_object
@@ -112,19 +112,28 @@ def check_gold_doc_ids(path: Path, questions: list[Question], known: set[str], c
         )
 
 
-def parse_modes(compare: str | None, default: str) -> tuple[str, ...]:
-    """`--compare bm25,dense,hybrid` (or `all`) -> modes, checked against the pipeline's modes."""
+def parse_modes(compare: str | None, config: Config) -> tuple[str, ...]:
+    """`--compare bm25,dense,rescored:rules` (or `all`) -> modes, checked against the pipeline's
+    modes and answerers. `all` is every retrieval mode with the configured answerer, plus the
+    default mode with each other answerer (the answer stages side by side)."""
     if not compare:
-        wanted = [default]
+        wanted = [config.mode]
     elif compare.strip() == "all":
-        wanted = list(MODES)
+        others = [a for a in ANSWERERS if a != config.answerer]
+        wanted = list(MODES) + [f"{config.mode}:{a}" for a in others]
     else:
         wanted = [m.strip() for m in compare.split(",") if m.strip()]
-    unknown = [m for m in wanted if m not in MODES]
+    unknown = []
+    for spec in wanted:
+        try:
+            config.split_mode(spec)
+        except ConfigError:
+            unknown.append(spec)
     if unknown or not wanted:
         raise RagError(
             f"unknown mode {', '.join(map(repr, unknown)) or '(none given)'} in --compare; "
-            f"choose from {', '.join(MODES)} (comma-separated), or all"
+            f"choose from {', '.join(MODES)}, each optionally with :{' or :'.join(ANSWERERS)} "
+            f"(comma-separated), or all"
         )
     return tuple(dict.fromkeys(wanted))
 
@@ -278,8 +287,8 @@ def run_eval(
     if limit is not None:
         questions = questions[:limit]
     target = prepare_target(corpus, index_dir)
-    modes = parse_modes(compare, target.config.mode)
-    if "reranked" in modes and corpus is not None and target.config.rerank_model is None:
+    modes = parse_modes(compare, target.config)
+    if any(target.config.split_mode(m)[0] == "reranked" for m in modes) and corpus is not None and target.config.rerank_model is None:
         # The corpus's own index (never the seeds index, which would then encode every upload
         # twice) stores the re-ranking model's vectors from now on.
         target = replace(target, config=target.config.replace(rerank_model=RERANK_MODEL))

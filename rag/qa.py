@@ -1,50 +1,26 @@
-"""The question-answering pipeline the CLI, the evaluator and the UI all call."""
+"""The question-answering pipeline the CLI, the evaluator and the UI all call.
+
+A question runs through the retrieval stages of its mode inside one read snapshot
+(rag/retrieve.py), then through the answer stages of its answerer: the span the answer is
+(rag/reader.py or rag/answer.py) and the confidence that decides whether to abstain
+(rag/confidence.py). rag/pipeline.py times every stage.
+"""
 from __future__ import annotations
 
-import math
-import time
 from typing import Callable
 
-from rag.answer import ANSWER_PASSAGES, NOT_FOUND, Answer, Citation, Extracted, extract
+from rag import pipeline
+from rag.answer import ANSWER_PASSAGES, NOT_FOUND, Answer, Citation, Extract
+from rag.confidence import Confidence
 from rag.config import Config
 from rag.errors import RagError
-from rag.question import QuestionInfo, analyse
-from rag.retrieve import Retriever
-from rag.sentences import coverage
-from rag.types import Hit
+from rag.pipeline import Query, Stage
+from rag.question import analyse
+from rag.retrieve import Retriever, retrieval_stages
 
 
 class QuestionError(RagError):
     """The question itself is unusable (empty, too long)."""
-
-
-# The confidence's inputs, in the order of Config.conf_weights.
-SIGNALS = ("cosine", "overlap", "type_fit", "coverage", "dense_margin")
-
-
-def signals(extracted: Extracted, hits: list[Hit], cosine: float, info: QuestionInfo) -> list[float]:
-    """What the confidence is computed from, in SIGNALS order:
-    - cosine: the answer passage's dense similarity to the question;
-    - overlap: how much of the question the answer sentence matches (rag/sentences.py);
-    - type_fit: 1 when the answer is an entity of the asked-for type, 0 when untyped;
-    - coverage: the share of the question's content words found anywhere in the top passages
-      (a word found nowhere hints that the documents do not cover the question);
-    - dense_margin: how far the best dense similarity among the top passages stands above the
-      next (an answerable question usually has one passage clearly closest).
-    All are scale-free (no raw BM25 score), so the calibration carries over to corpora of any size.
-    """
-    top = hits[:ANSWER_PASSAGES]
-    dense = sorted((h.dense or 0.0 for h in top), reverse=True) + [0.0, 0.0]
-    return [cosine, extracted.overlap, extracted.type_fit, coverage(top, info), dense[0] - dense[1]]
-
-
-def confidence(values: list[float] | None, config: Config) -> float:
-    """Probability-like confidence that the answer is supported: a logistic model over the
-    signals, weights and threshold calibrated by `bench/calibrate_abstention.py`."""
-    if values is None:
-        return 0.0
-    z = config.conf_bias + sum(w * v for w, v in zip(config.conf_weights, values, strict=True))
-    return 1.0 / (1.0 + math.exp(-z))
 
 
 class QA:
@@ -53,6 +29,7 @@ class QA:
     def __init__(self, config: Config, warn: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.retriever = Retriever(config, warn=warn)
+        self._stages: dict[tuple[str, str], tuple[list[Stage], list[Stage]]] = {}
 
     def close(self) -> None:
         self.retriever.close()
@@ -67,33 +44,60 @@ class QA:
             )
         return question
 
+    def stages(self, mode: str, answerer: str) -> tuple[list[Stage], list[Stage]]:
+        """(retrieval stages, answer stages) of a mode and an answerer, built once."""
+        if (mode, answerer) not in self._stages:
+            config = self.config
+            if answerer == "reader":
+                from rag.reader import Read  # loads torch only when the reader is asked for
+
+                span: Stage = Read(config.reader_dir, config.reader_passages, config.torch_threads)
+                conf = Confidence(answerer, config.reader_conf_bias, config.reader_conf_weights)
+            else:
+                span = Extract()
+                conf = Confidence(answerer, config.conf_bias, config.conf_weights)
+            self._stages[mode, answerer] = (retrieval_stages(mode, self.retriever), [span, conf])
+        return self._stages[mode, answerer]
+
+    def passages_read(self, answerer: str) -> int:
+        return self.config.reader_passages if answerer == "reader" else ANSWER_PASSAGES
+
+    def abstain_below(self, answerer: str) -> float:
+        return self.config.reader_abstain_below if answerer == "reader" else self.config.abstain_below
+
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+        """Answer a question; `mode` is a retrieval mode, optionally with an answerer
+        ("rescored:rules"), by default the configured ones."""
         question = self.check_question(question)
         k = k or self.config.k
+        mode, answerer = self.config.split_mode(mode)
+        retrieval, answering = self.stages(mode, answerer)
         # The answer step reads more passages than a small k cites; the one it answers from is cited.
-        info = analyse(question)
-        retrieved = self.retriever.search(question, k=max(k, ANSWER_PASSAGES), mode=mode, info=info)
-        citations = [Citation.from_hit(h, rank) for rank, h in enumerate(retrieved.hits, 1)]
-        t = time.perf_counter()
-        extracted = extract(question, retrieved.hits, info)
-        values = None
+        query = Query(question, analyse(question), k=max(k, self.passages_read(answerer)),
+                      depth=max(self.config.candidates, k))
+        with self.retriever.snapshot() as generation:
+            query.generation = generation
+            pipeline.run(retrieval, query)
+        pipeline.run(answering, query)
+        return self.answer(query, k, answerer)
+
+    def answer(self, query: Query, k: int, answerer: str) -> Answer:
+        """The Answer of a query that has been through its stages."""
+        citations = [Citation.from_hit(h, rank) for rank, h in enumerate(query.hits, 1)]
+        extracted = query.extracted
         if extracted is not None:
             # The passage the answer comes from is cited first; the rest keep their order.
             citations.insert(0, citations.pop(extracted.hit_index))
-            cosine = self.retriever.cosine(question, retrieved, retrieved.hits[extracted.hit_index])
-            values = signals(extracted, retrieved.hits, cosine, info)
-        conf = confidence(values, self.config)
-        retrieved.timings["answer"] = (time.perf_counter() - t) * 1000
-        abstained = extracted is None or conf < self.config.abstain_below
+        abstained = extracted is None or query.confidence < self.abstain_below(answerer)
         return Answer(
-            question=question,
+            question=query.question,
             text=NOT_FOUND if abstained else extracted.text,
             abstained=abstained,
             source=None if abstained else extracted.source,
             citations=citations[:k],
             sentence=None if extracted is None else extracted.sentence,
             sentence_source=None if extracted is None else extracted.sentence_source,
-            confidence=conf,
-            generation=retrieved.generation,
-            timings=retrieved.timings,
+            confidence=query.confidence,
+            generation=query.generation,
+            timings=query.timings,
         )

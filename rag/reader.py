@@ -1,32 +1,49 @@
 """The trained reader: an extractive QA model that picks the answer span inside a passage.
 
 The model (models/reader/, trained by `make train-reader`, see its MODEL_CARD.md) is
-all-MiniLM-L6-v2 with a start/end span head. A question is read against windows of passages;
-the [CLS] position (token 0) scores "no answer here", SQuAD 2.0 style.
+all-MiniLM-L6-v2 with a start/end span head. The question is read against windows of the top
+passages in one batch; the best legal span (inside one window's passage, at most
+MAX_ANSWER_TOKENS long) is mapped back to character offsets with the fast tokenizer's offset
+mapping, so the answer is always a verbatim slice of a cited passage. The [CLS] position
+(token 0) scores "no answer here", SQuAD 2.0 style; the span's margin over it feeds the
+confidence (rag/confidence.py).
 
 Windows are built the same way for training and for reading (`windows`), so the model never
 sees at run time a shape it was not trained on.
 """
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
+
+from rag.answer import AnswerSource, Extracted
+from rag.errors import RagError
+from rag.pipeline import Query
+from rag.sentences import score_sentences, sentence_terms
 
 # Window of question + passage word pieces, and the overlap between windows of a long passage.
 # 256 fits nearly every passage (Config.max_passage_words 160 words ~ 210 word pieces) and a
 # question in one window; the stride only matters for the rare longer passage.
 MAX_TOKENS = 256
 STRIDE = 96
-MAX_QUESTION_TOKENS = 64
+# Longer questions are cut: a window must keep room for the passage.
+MAX_QUESTION_CHARS = 500
+# SQuAD answers are short: 99% of its training answers are at most 30 word pieces.
+MAX_ANSWER_TOKENS = 30
+
+
+class ReaderNotAvailable(RagError):
+    """The reader's weights are missing or unreadable."""
 
 
 def windows(tokenizer: Any, questions: Sequence[str], contexts: Sequence[str],
             max_tokens: int = MAX_TOKENS, stride: int = STRIDE) -> Any:
-    """Tokenise question/context pairs into overlapping windows (a BatchEncoding with
-    `overflow_to_sample_mapping` and `offset_mapping`; offsets of question tokens are None'd
-    through `sequence_ids`)."""
-    questions = [q.strip()[: MAX_QUESTION_TOKENS * 8] for q in questions]
+    """Tokenise question/context pairs into overlapping windows: a BatchEncoding with
+    `overflow_to_sample_mapping`, `offset_mapping` and `sequence_ids(i)` (1 = context token)."""
     return tokenizer(
-        list(questions),
+        [q.strip()[:MAX_QUESTION_CHARS] for q in questions],
         list(contexts),
         truncation="only_second",
         max_length=max_tokens,
@@ -34,4 +51,135 @@ def windows(tokenizer: Any, questions: Sequence[str], contexts: Sequence[str],
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
         padding=False,
+    )
+
+
+@dataclass(frozen=True)
+class Span:
+    """The reader's best answer inside one passage."""
+
+    passage: int  # index into the texts read
+    start: int  # character offsets into that text
+    end: int
+    score: float  # start + end logit of the span
+    no_answer: float  # start + end logit of [CLS] in the span's window
+
+
+class Reader:
+    """The trained model, loaded on first use (a cheap constructor: rag/models.py caches it)."""
+
+    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+        self.model_dir = Path(model_dir)
+        self.threads = threads
+        self._model = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        if not (self.model_dir / "model.safetensors").is_file():
+            raise ReaderNotAvailable(
+                f"no reader model in {self.model_dir}: the project ships one in models/reader/ "
+                f"(or train one with `make train-reader`)"
+            )
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # no weight-loading report on every start
+        torch.set_num_threads(self.threads)
+        tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+        # Shipped as float16 (half the size); computed in float32, which is faster on CPUs.
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            str(self.model_dir), local_files_only=True, dtype=torch.float32
+        )
+        self._model, self._tokenizer = model.eval(), tokenizer
+
+    def read(self, question: str, texts: Sequence[str]) -> list[Span]:
+        """The best span of each text that has one (windows of all texts in one batch)."""
+        import torch
+
+        with self._lock:
+            if self._model is None:
+                self._load()
+        if not texts:
+            return []
+        enc = windows(self._tokenizer, [question] * len(texts), texts)
+        width = max(len(ids) for ids in enc["input_ids"])
+        n = len(enc["input_ids"])
+        ids = torch.full((n, width), self._tokenizer.pad_token_id, dtype=torch.long)
+        types = torch.zeros((n, width), dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        context = torch.zeros((n, width), dtype=torch.bool)
+        for i, row in enumerate(enc["input_ids"]):
+            ids[i, : len(row)] = torch.tensor(row)
+            types[i, : len(row)] = torch.tensor(enc["token_type_ids"][i])
+            mask[i, : len(row)] = 1
+            context[i, : len(row)] = torch.tensor([s == 1 for s in enc.sequence_ids(i)])
+        with torch.inference_mode():
+            out = self._model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+        start, end = out.start_logits, out.end_logits
+        # Every (start, end) pair inside the passage part of a window, end >= start, bounded length.
+        pair = start[:, :, None] + end[:, None, :]
+        legal = context[:, :, None] & context[:, None, :]
+        legal &= torch.ones(width, width, dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
+        pair = pair.masked_fill(~legal, float("-inf")).view(n, -1)
+        best_score, best_at = pair.max(dim=1)
+        best: dict[int, Span] = {}
+        for i in range(n):
+            score = float(best_score[i])
+            if score == float("-inf"):
+                continue
+            s_tok, e_tok = divmod(int(best_at[i]), width)
+            text_index = enc["overflow_to_sample_mapping"][i]
+            offsets = enc["offset_mapping"][i]
+            span = Span(text_index, offsets[s_tok][0], offsets[e_tok][1], score, float(start[i, 0] + end[i, 0]))
+            if text_index not in best or span.score > best[text_index].score:
+                best[text_index] = span
+        return [best[i] for i in sorted(best)]
+
+
+@dataclass
+class Read:
+    """The answer stage of the trained reader: the best span among the top `passages` hits."""
+
+    model_dir: Path
+    passages: int
+    threads: int = 1
+    name: str = "read"
+
+    def run(self, query: Query) -> None:
+        from rag import models
+
+        hits = query.hits[: self.passages]
+        spans = models.reader(self.model_dir, self.threads).read(query.question, [h.passage.text for h in hits])
+        if not spans:
+            query.extracted = None
+            return
+        span = max(spans, key=lambda s: s.score)
+        query.extracted = extracted_from(span, hits, query)
+
+
+def extracted_from(span: Span, hits, query: Query) -> Extracted:
+    """The span with its sentence (the one it starts in, widened to the one it ends in) and
+    that sentence's overlap with the question, for the citation and the confidence."""
+    passage = hits[span.passage].passage
+    bounds = [(s, e) for s, e, _ in sentence_terms(passage.text)]
+    s_start = next((s for s, e in bounds if s <= span.start < e), span.start)
+    s_end = next((e for s, e in bounds if s < span.end <= e), span.end)
+    s_end = max(s_end, span.end)
+    overlap = next(
+        (s.overlap for s in score_sentences(hits, query.info)
+         if s.hit_index == span.passage and s.start <= span.start < s.end),
+        0.0,
+    )
+    base = passage.start
+    return Extracted(
+        hit_index=span.passage,
+        text=passage.text[span.start : span.end],
+        source=AnswerSource(passage.doc_id, base + span.start, base + span.end),
+        sentence=passage.text[s_start:s_end],
+        sentence_source=AnswerSource(passage.doc_id, base + s_start, base + s_end),
+        overlap=overlap,
+        type_fit=0.0,
+        reader_margin=span.score - span.no_answer,
     )

@@ -17,8 +17,10 @@ from rag.evaluate import EvalRun, ModeSummary, Outcome
 WORST = 20
 SNIPPET_CHARS = 240
 # Pipeline order for the latency table; stages the pipeline adds later follow in their own order.
-# "fetch" reads the hits' texts and stored vectors from SQLite; "answer" is the answer step.
-STAGE_ORDER = ("embed", "dense", "lexical", "fusion", "fetch", "rescore", "rerank", "answer")
+# "fetch" reads the hits' texts and stored vectors from SQLite; "read" (the trained reader) or
+# "extract" (the span rules) finds the answer span; "confidence" decides whether to abstain.
+STAGE_ORDER = ("embed", "dense", "lexical", "fusion", "fetch", "rescore", "rerank", "read", "extract", "confidence")
+RETRIEVAL_STAGES = STAGE_ORDER[:7]
 # Modes often tie (identical curves); distinct markers and dashes keep every line visible.
 LINE_STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("x", "--"))
 # (column header, report.json key) in table order.

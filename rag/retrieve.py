@@ -1,37 +1,28 @@
-"""Retrieval: dense (FAISS) and lexical (FTS5 BM25) candidates, fused, over one generation.
+"""Retrieval stages: dense (FAISS) and lexical (FTS5 BM25) candidates, fused, fetched, re-ranked.
 
-Each query runs inside one SQLite read transaction, so the FAISS generation, the passage
-texts and the FTS results all come from the same committed snapshot even while `rag index`
-publishes a new one.
+Each stage is a small object with `run(query)` (rag/pipeline.py); `retrieval_stages(mode)`
+lists a mode's stages. They all run inside one SQLite read transaction (`Retriever.snapshot`),
+so the FAISS generation, the passage texts, the stored vectors and the FTS results come from
+the same committed snapshot even while `rag index` publishes a new one.
 """
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
 
 import numpy as np
 
 from embeddings import Encoder, ann
 from embeddings import index as faiss_index
+from rag import models, pipeline
 from rag.config import MODES, RERANK_MODEL, Config
-from rag.question import QuestionInfo, analyse
+from rag.pipeline import Query, Stage
+from rag.question import analyse
 from rag.sentences import rescore
 from rag.store import Store, StoreError
 from rag.types import Hit
-
-
-@dataclass
-class Retrieved:
-    hits: list[Hit]
-    generation: int
-    query_vector: np.ndarray | None
-    model: str  # fingerprint of the snapshot's vectors
-    # The stored vectors of the hits that were not dense candidates, read in the same snapshot:
-    # a later generation may have deleted those passages before the answer step needs them.
-    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> vector
-    timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
 
 
 class ModelMismatch(StoreError):
@@ -43,7 +34,8 @@ class NoRerankVectors(StoreError):
 
 
 class Retriever:
-    """Holds the store connection, the encoder and the loaded FAISS index across queries."""
+    """What the retrieval stages share across queries: the store connection, the loaded FAISS
+    index of the current generation, and the encoders (from the process's model cache)."""
 
     def __init__(self, config: Config, warn: Callable[[str], None] | None = None) -> None:
         self.config = config
@@ -52,30 +44,53 @@ class Retriever:
         active = self.store.get_meta("model_name")
         if active is None:
             raise StoreError(f"the index at {config.index_dir} has no published generation: run `rag index`")
-        if config.model and config.model != active:
-            raise ModelMismatch(
-                f"the index at {config.index_dir} was built with {active}, not {config.model}: "
-                f"run `rag index --model {config.model}` to build that model's vectors"
-            )
-        self.encoder = config.encoder(active)
-        self.reranker: Encoder | None = None  # loaded on the first "reranked" query
+        self._check_model(active, "was built with", "to build that model's vectors")
         self._faiss = None
         self._faiss_generation = -1
 
     def close(self) -> None:
         self.store.close()
 
-    def _reranker_for(self, name: str | None) -> Encoder:
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """A read transaction; yields the snapshot's generation."""
+        with self.store.transaction(write=False):
+            yield self.store.generation
+
+    def search(self, question: str, k: int | None = None, mode: str | None = None) -> Query:
+        """Retrieval alone: the mode's stages in one snapshot; the Query holds the hits and timings."""
+        k = k or self.config.k
+        query = Query(question, analyse(question), k=k, depth=max(self.config.candidates, k))
+        with self.snapshot() as generation:
+            query.generation = generation
+            pipeline.run(retrieval_stages(mode or self.config.mode, self), query)
+        return query
+
+    def _check_model(self, active: str, verb: str, hint: str) -> None:
+        wanted = self.config.model
+        if wanted and wanted != active:
+            raise ModelMismatch(
+                f"the index at {self.config.index_dir} {verb} {active}, not {wanted}: "
+                f"run `rag index --model {wanted}` {hint}"
+            )
+
+    def encoder(self) -> Encoder:
+        """The encoder of the snapshot's model: `rag index --model` may have switched models
+        since this retriever opened, and a query vector of the old model would not fit."""
+        active = self.store.get_meta("model_name")
+        self._check_model(active, "now uses", "to switch it back")
+        return models.encoder(active, self.config.torch_threads, self.config.encode_batch_size)
+
+    def reranker(self) -> Encoder:
+        name = self.store.get_meta("rerank_model_name")
         if name is None:
             raise NoRerankVectors(
                 f"the index at {self.config.index_dir} has no re-ranking vectors for the reranked mode: "
                 f"run `rag index --rerank-model {RERANK_MODEL}` first"
             )
-        if self.reranker is None or self.reranker.name != name:
-            self.reranker = self.config.encoder(name)
-        return self.reranker
+        return models.encoder(name, self.config.torch_threads, self.config.encode_batch_size)
 
-    def _index_for_snapshot(self):
+    def faiss(self):
         """The FAISS index of the snapshot's generation: loaded once, rebuilt if the file is bad."""
         generation = self.store.generation
         if generation == self._faiss_generation:
@@ -94,107 +109,128 @@ class Retriever:
         self._faiss, self._faiss_generation = index, generation
         return index
 
-    def _follow_model_switch(self, active: str) -> None:
-        if self.config.model and self.config.model != active:
-            raise ModelMismatch(
-                f"the index at {self.config.index_dir} now uses {active}, not {self.config.model}: "
-                f"run `rag index --model {self.config.model}` to switch it back"
-            )
-        self.encoder = self.config.encoder(active)
 
-    def search(
-        self, question: str, k: int | None = None, mode: str | None = None, info: QuestionInfo | None = None
-    ) -> Retrieved:
-        """The top k passages; `info` is the question's analysis if the caller already has it."""
-        k = k or self.config.k
-        mode = mode or self.config.mode
-        if mode not in MODES:
-            raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
-        depth = max(self.config.candidates, k)
-        timings: dict[str, float] = {}
-        query_vector = rerank_query = None
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if mode != "bm25":
-            t = time.perf_counter()
-            query_vector = self.encoder.encode_query(question)
-            timings["embed"] = (time.perf_counter() - t) * 1000
-        reranked = mode == "reranked"
-        if reranked:
-            t = time.perf_counter()
-            reranker = self._reranker_for(self.store.get_meta("rerank_model_name"))
-            rerank_query = reranker.encode_query(question)
-            timings["rerank"] = (time.perf_counter() - t) * 1000
-        with self.store.transaction(write=False):
-            generation = self.store.generation
+@dataclass
+class Embed:
+    """The question's vector. Every mode embeds it: the dense search needs it, and so does the
+    answer's confidence (the answer passage's cosine), in the bm25 mode too."""
+
+    retriever: Retriever
+    name: str = "embed"
+
+    def run(self, query: Query) -> None:
+        query.vector = self.retriever.encoder().encode_query(query.question)
+
+
+@dataclass
+class Dense:
+    retriever: Retriever
+    name: str = "dense"
+
+    def run(self, query: Query) -> None:
+        scores, ids = faiss_index.search(self.retriever.faiss(), query.vector, query.depth)
+        query.dense = list(zip(ids.tolist(), scores.tolist()))
+
+
+@dataclass
+class Lexical:
+    store: Store
+    name: str = "lexical"
+
+    def run(self, query: Query) -> None:
+        query.lexical = self.store.lexical_search(query.question, query.depth)
+
+
+@dataclass
+class Fuse:
+    """One ranking from the candidates: `method` is dense, bm25, rrf or hybrid (rag.retrieve.fuse).
+    At least `keep` passages are kept for the re-ranking stages that follow."""
+
+    method: str
+    dense_weight: float
+    keep: int = 0
+    name: str = "fusion"
+
+    def run(self, query: Query) -> None:
+        ranked = fuse(query.dense, query.lexical, self.method, self.dense_weight)
+        query.ranked = ranked[: max(query.k, self.keep)]
+
+
+@dataclass
+class Fetch:
+    """The ranked passages' texts, and the question's cosine with each: from the dense search,
+    or from the stored vector of a lexical-only candidate, read in the same snapshot (a later
+    generation may delete that passage before the answer step needs it)."""
+
+    store: Store
+    name: str = "fetch"
+
+    def run(self, query: Query) -> None:
+        passages = self.store.passages_by_id(pid for pid, _ in query.ranked)
+        dense_of, lexical_of = dict(query.dense), dict(query.lexical)
+        cosine_of = dict(dense_of)
+        missing = [pid for pid in passages if pid not in dense_of]
+        if query.vector is not None and missing:
             model = self.store.get_meta("model")
-            if mode != "bm25":
-                active = self.store.get_meta("model_name")
-                if active != self.encoder.name:
-                    # `rag index --model` switched models since this retriever opened: a query
-                    # vector of the old model would not fit the new generation's FAISS index.
-                    self._follow_model_switch(active)
-                    query_vector = self.encoder.encode_query(question)
-                t = time.perf_counter()
-                scores, ids = faiss_index.search(self._index_for_snapshot(), query_vector, depth)
-                dense = list(zip(ids.tolist(), scores.tolist()))
-                timings["dense"] = (time.perf_counter() - t) * 1000
-            if mode != "dense":
-                t = time.perf_counter()
-                lexical = self.store.lexical_search(question, depth)
-                timings["lexical"] = (time.perf_counter() - t) * 1000
-            t = time.perf_counter()
-            rescored = mode in ("rescored", "reranked")
-            top = self.config.rescore_depth  # the passages the later stages re-rank
-            ranked = fuse(dense, lexical, "hybrid" if rescored else mode, self.config.dense_weight)
-            ranked = ranked[: max(k, top) if rescored else k]
-            timings["fusion"] = (time.perf_counter() - t) * 1000
-            t = time.perf_counter()
-            passages = self.store.passages_by_id(pid for pid, _ in ranked)
-            dense_of, lexical_of = dict(dense), dict(lexical)
-            ids, stored = self.store.passage_vectors(
-                model, int(self.store.get_meta("dim")), [pid for pid in passages if pid not in dense_of]
-            )
-            if reranked:
-                rerank_query, rerank_vectors = self._rerank_inputs(question, rerank_query, [p for p, _ in ranked[:top]])
-            timings["fetch"] = (time.perf_counter() - t) * 1000
-        hits = [
-            Hit(passages[pid], score, dense_of.get(pid), lexical_of.get(pid))
-            for pid, score in ranked
+            ids, vectors = self.store.passage_vectors(model, int(self.store.get_meta("dim")), missing)
+            cosine_of.update(zip(ids.tolist(), (vectors @ query.vector).tolist()))
+        query.hits = [
+            Hit(passages[pid], score, dense_of.get(pid), lexical_of.get(pid), cosine_of.get(pid))
+            for pid, score in query.ranked
             if pid in passages
         ]
-        if rescored:
-            t = time.perf_counter()
-            hits = rescore(hits, info or analyse(question), top, self.config.rescore_weight)
-            timings["rescore"] = (time.perf_counter() - t) * 1000
-        if reranked:
-            t = time.perf_counter()
-            hits = rerank(hits, rerank_query, rerank_vectors, top, self.config.rerank_weight)
-            timings["rerank"] += (time.perf_counter() - t) * 1000
-        return Retrieved(hits[:k], generation, query_vector, model, dict(zip(ids.tolist(), stored)), timings)
 
-    def _rerank_inputs(
-        self, question: str, query: np.ndarray, ids: list[int]
-    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        """The question's and the passages' vectors of the snapshot's re-ranking model (called inside
-        the query's read transaction). If `rag index --rerank-model` switched models since the
-        question was encoded, it is encoded again with the snapshot's model."""
-        name = self.store.get_meta("rerank_model_name")
-        if name != self.reranker.name:
-            query = self._reranker_for(name).encode_query(question)
-        model = self.store.get_meta("rerank_model")
-        found, vectors = self.store.passage_vectors(model, self.store.vector_dim(model), ids)
-        return query, dict(zip(found.tolist(), vectors))
 
-    def cosine(self, question: str, retrieved: Retrieved, hit: Hit) -> float:
-        """A hit's dense similarity to the question: its dense score, or from its stored vector
-        when it was only a lexical candidate (the answer's confidence needs it either way)."""
-        if hit.dense is not None:
-            return hit.dense
-        query_vector = retrieved.query_vector
-        if query_vector is None:
-            query_vector = self.encoder.encode_query(question)
-        return float(retrieved.vectors[hit.passage.id] @ query_vector)
+@dataclass
+class Rescore:
+    """The top `depth` hits re-ranked by their best sentence's overlap with the question
+    (rag/sentences.py): xquad_en doc recall@1 .949 -> .964."""
+
+    depth: int
+    weight: float
+    name: str = "rescore"
+
+    def run(self, query: Query) -> None:
+        query.hits = rescore(query.hits, query.info, self.depth, self.weight)
+
+
+@dataclass
+class Rerank:
+    """The top `depth` hits also scored by a larger bi-encoder's cosine (the opt-in "reranked"
+    mode): its question vector, and the passages' vectors `rag index --rerank-model` stored."""
+
+    retriever: Retriever
+    depth: int
+    weight: float
+    name: str = "rerank"
+
+    def run(self, query: Query) -> None:
+        store = self.retriever.store
+        vector = self.retriever.reranker().encode_query(query.question)
+        model = store.get_meta("rerank_model")
+        ids = [h.passage.id for h in query.hits[: self.depth]]
+        found, vectors = store.passage_vectors(model, store.vector_dim(model), ids)
+        query.hits = rerank(query.hits, vector, dict(zip(found.tolist(), vectors)), self.depth, self.weight)
+
+
+def retrieval_stages(mode: str, retriever: Retriever) -> list[Stage]:
+    """The stages of a retrieval mode (Config.MODES), in order."""
+    if mode not in MODES:
+        raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+    config = retriever.config
+    stages: list[Stage] = [Embed(retriever)]
+    if mode != "bm25":
+        stages.append(Dense(retriever))
+    if mode != "dense":
+        stages.append(Lexical(retriever.store))
+    rescored = mode in ("rescored", "reranked")
+    method = "hybrid" if rescored else mode
+    stages += [Fuse(method, config.dense_weight, config.rescore_depth if rescored else 0), Fetch(retriever.store)]
+    if rescored:
+        stages.append(Rescore(config.rescore_depth, config.rescore_weight))
+    if mode == "reranked":
+        stages.append(Rerank(retriever, config.rescore_depth, config.rerank_weight))
+    return stages
 
 
 def rerank(
@@ -227,10 +263,10 @@ def fuse(
             for rank, (pid, _) in enumerate(ranking):
                 scores[pid] = scores.get(pid, 0.0) + 1.0 / (rrf_k + rank + 1)
     else:  # hybrid: convex mix of min-max-normalised scores; absent from a list counts as 0
-        d, l = _minmax(dense), _minmax(lexical)
+        d, lex = _minmax(dense), _minmax(lexical)
         scores = {
-            pid: dense_weight * d.get(pid, 0.0) + (1 - dense_weight) * l.get(pid, 0.0)
-            for pid in d.keys() | l.keys()
+            pid: dense_weight * d.get(pid, 0.0) + (1 - dense_weight) * lex.get(pid, 0.0)
+            for pid in d.keys() | lex.keys()
         }
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 

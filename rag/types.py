@@ -37,6 +37,9 @@ class Hit:
     score: float  # the mode's score so far (higher is better)
     dense: float | None  # cosine similarity, if the passage was a dense candidate
     lexical: float | None  # BM25 score, if it was a lexical candidate
+    # The question's cosine with the passage, from the dense search or (for a lexical-only
+    # candidate) its stored vector read in the same snapshot; None without a question vector.
+    cosine: float | None = None
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ RAG = str(Path(sys.executable).with_name("rag"))
 
 @pytest.fixture(scope="session")
 def encoder():
-    from embeddings import Encoder
+    from rag import models
 
-    enc = Encoder("all-MiniLM-L6-v2")
+    enc = models.encoder("all-MiniLM-L6-v2")  # the process's shared one, as QA and the indexer get it
     enc.encode(["warm up"])
     return enc
 
@@ -42,12 +42,10 @@ def seed_config(tmp_path_factory, encoder):
 
 
 def open_qa(config, encoder, **kwargs):
-    """A QA over `config` that uses the session's model instead of loading its own copy."""
+    """A QA over `config`; `encoder` (the fixture) makes sure the shared model is loaded first."""
     from rag.qa import QA
 
-    qa = QA(config, **kwargs)
-    qa.retriever.encoder = encoder
-    return qa
+    return QA(config, **kwargs)
 
 
 def stored_doc_ids(config) -> set[str]:

@@ -134,7 +134,6 @@ def test_publish_selects_the_approximate_index_past_the_threshold(tmp_path, enco
 
     questions = [f"Entry {d}-{d % 20} on the {subjects[d % 8]}" for d in range(0, 36, 2)]
     retriever = Retriever(config)
-    retriever.encoder = encoder  # the session's model, loaded once
     try:
         got = [set(h.passage.id for h in retriever.search(q, k=10, mode="dense").hits) for q in questions]
     finally:

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import open_qa, stored_doc_ids
 from rag.config import Config
-from rag.indexer import index_seeds
+from rag.indexer import embed_text, index_seeds
 from rag.qa import QA
 from rag.store import Store, StoreBusy
 from seedgen import doc_name, document, marker, write_corpus
@@ -111,23 +111,23 @@ def test_queries_during_reindexing_each_come_from_one_generation(tmp_path, encod
     assert len(generations) == STEPS + 1  # the reader really ran while generations changed
 
 
-def test_an_answer_read_before_a_publish_keeps_its_passages_similarity(tmp_path, encoder):
-    # The confidence reads the answer passage's stored vector after retrieval; if the next
-    # generation deleted that passage meanwhile, it must still come from the query's snapshot
-    # (CI once saw a reader's confidence differ from its generation's this way).
+def test_a_lexical_hit_carries_its_cosine_read_inside_the_query_snapshot(tmp_path, encoder):
+    # The confidence needs the answer passage's cosine. For a lexical-only hit it comes from the
+    # passage's stored vector, read by the fetch stage inside the query's snapshot: a generation
+    # published later may delete the passage (CI once saw a confidence differ from its
+    # generation's when the vector was read after retrieval).
     config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
     write_corpus(config.seeds_dir, range(3), 3)
     index_seeds(config, encoder=encoder)
     qa = open_qa(config, encoder)
     question = f"{marker(1)} note"
-    retrieved = qa.retriever.search(question, mode="bm25")  # lexical hits: no dense score yet
-    hit = retrieved.hits[0]
-    before = qa.retriever.cosine(question, retrieved, hit)
+    hit = qa.retriever.search(question, mode="bm25").hits[0]  # lexical hits: no dense score
+    expected = encoder.encode_query(question) @ encoder.encode([embed_text(hit.passage.title, hit.passage.text)])[0]
+    assert hit.dense is None and hit.cosine == pytest.approx(float(expected), abs=1e-5) and hit.cosine > 0.2
     (config.seeds_dir / doc_name(1)).unlink()
     index_seeds(config, encoder=encoder)
     assert doc_name(1).removesuffix(".txt") not in stored_doc_ids(config)
-    assert hit.dense is None and before > 0.2
-    assert qa.retriever.cosine(question, retrieved, hit) == before
+    assert qa.retriever.search(question, mode="bm25").hits[0].passage.doc_id != hit.passage.doc_id
     qa.close()
 
 

@@ -84,7 +84,6 @@ class Corpus:
 def answers(config: Config, encoder, questions: list[str]) -> tuple[int, list[list[tuple]]]:
     """(generation, the passages `rag ask` would cite for each question, with their scores)."""
     retriever = Retriever(config)
-    retriever.encoder = encoder  # the session's model, loaded once
     try:
         found = [retriever.search(question) for question in questions]
         assert len({r.generation for r in found}) == 1

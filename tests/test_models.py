@@ -8,7 +8,7 @@ import importlib.metadata
 import pytest
 
 from conftest import run_rag
-from embeddings import Encoder
+from rag import models
 from rag.config import DEFAULT_MODEL, Config
 from rag.indexer import index_seeds
 from rag.qa import QA
@@ -59,8 +59,7 @@ def test_unknown_model_names_the_known_ones(minilm_index):
 def test_switching_models_keeps_both_vector_sets_and_switching_back_encodes_nothing(minilm_index, encoder):
     passages = index_status(minilm_index)["passages"]
     open_before = QA(minilm_index)  # like the chat page, open while the model is switched
-    open_before.retriever.encoder = encoder
-    mpnet = Encoder(MPNET)
+    mpnet = models.encoder(MPNET)
     switched = index_seeds(minilm_index.replace(model=MPNET), encoder=mpnet)
     assert (switched.encoded, switched.published) == (passages, True)
     status = index_status(minilm_index)
@@ -70,13 +69,12 @@ def test_switching_models_keeps_both_vector_sets_and_switching_back_encodes_noth
 
     try:  # follows the switch: 768-d questions for the 768-d index, not a dimension error
         assert open_before.ask("When is low tide?").citations[0].doc_id == "tides"
-        assert open_before.retriever.encoder.name == MPNET
+        assert open_before.retriever.encoder().name == MPNET
     finally:
         open_before.close()
     with pytest.raises(ModelMismatch, match=f"built with {MPNET}, not {DEFAULT_MODEL}"):
         QA(minilm_index.replace(model=DEFAULT_MODEL))
     qa = QA(minilm_index)  # the active model: 768-d questions against the 768-d index
-    qa.retriever.encoder = mpnet
     try:
         assert qa.ask("When is low tide?").citations[0].doc_id == "tides"
     finally:

@@ -53,12 +53,11 @@ def test_rerank_vectors_are_encoded_once_and_follow_new_documents(tmp_path, enco
     assert (added.new, added.encoded) == (1, 2 * (added.passages - first.passages))
 
     qa = QA(config)
-    qa.retriever.encoder = encoder
     try:
         answer = qa.ask("When does the chapel bell ring?", mode="reranked")
         assert answer.citations[0].doc_id == "bells" and answer.text == "noon"
         assert answer.timings["rerank"] > 0
-        assert qa.retriever.reranker.name == RERANK_MODEL
+        assert qa.retriever.reranker().name == RERANK_MODEL
     finally:
         qa.close()
 

@@ -60,7 +60,6 @@ def app(tmp_path_factory, encoder):
     config = Config(seeds_dir=seeds, index_dir=root / "index")
     index_seeds(config, encoder=encoder)
     backend = Backend(config)
-    backend.qa.retriever.encoder = encoder  # the session's model, loaded once
     backend.warm_up()
     demo, url = start(backend, port=free_port())
     yield RunningApp(url, config, backend)

@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="bfloat16 autocast (default: on for CUDA and CPUs with avx512_bf16)")
     ap.add_argument("--checkpoint-minutes", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--export-only", action="store_true",
+                    help="write --out from the last checkpoint now (e.g. to try a run that is still going)")
     args = ap.parse_args(argv)
 
     import torch
@@ -236,6 +238,17 @@ def main(argv: list[str] | None = None) -> int:
 
     base_dir = resolve_model_dir(args.base)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    ckpt_path = args.work / "checkpoint.pt"
+    if args.export_only:
+        if not ckpt_path.exists():
+            raise SystemExit(f"error: no checkpoint in {args.work} to export")
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model = AutoModelForQuestionAnswering.from_pretrained(base_dir)
+        model.load_state_dict(ckpt["model"])
+        export(model.eval(), tokenizer, args.out, {"base": args.base, "steps": ckpt["step"], "of_steps": ckpt["total"],
+                                                    "args": {k: str(v) for k, v in vars(args).items()}})
+        log(logf, event="exported", out=str(args.out), step=ckpt["step"], of=ckpt["total"])
+        return 0
     examples = load_squad(args.data)
     rng = random.Random(args.seed)
     train = [e for e in examples if not held_out(e.title, args.val_share)]
@@ -260,7 +273,6 @@ def main(argv: list[str] | None = None) -> int:
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
     )
     step = 0
-    ckpt_path = args.work / "checkpoint.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         if ckpt["total"] != total or ckpt["windows"] != len(features):
@@ -279,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     last_ckpt = time.monotonic()
     started, done_since = time.monotonic(), 0
     loss_sum, loss_n = 0.0, 0
-    for batch_idx in _schedule(features, args.batch_size, args.seed, step):
+    for batch_idx in _schedule(features, args.batch_size, args.seed, step) if step < total else ():
         ids, types, mask, starts, ends = (t.to(device) for t in collate(features, batch_idx, tokenizer.pad_token_id))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(input_ids=ids, token_type_ids=types, attention_mask=mask,

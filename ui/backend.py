@@ -55,12 +55,12 @@ class Backend:
 
     def upload(self, files: Sequence[tuple[Path, str]], progress: ProgressFactory | None = None) -> UploadReport:
         with self._lock:
-            return ingest_uploads(self.config, files, encoder=self.qa.retriever.encoder, progress=progress)
+            return ingest_uploads(self.config, files, progress=progress)
 
     def reindex(self, progress: ProgressFactory | None = None) -> IndexReport:
         """Exactly `rag index`: only new or changed passages are encoded."""
         with self._lock:
-            return index_seeds(self.config, progress=progress, encoder=self.qa.retriever.encoder)
+            return index_seeds(self.config, progress=progress)
 
     def documents(self) -> tuple[list[DocumentRow], dict[str, Any]]:
         store = Store.open(self.config.store_path)
