@@ -79,6 +79,15 @@ bench-incremental: $(STAMP)
 clean:
 	rm -rf .rag
 
+# The reader (models/reader/, MODEL_CARD.md): all-MiniLM-L6-v2 + a span head fine-tuned on
+# train/data/ (SQuAD + TyDi QA train splits). Hours on 2 CPU cores, minutes on a GPU
+# (TRAIN_ARGS=--device=cuda). Checkpoints every 5 minutes into .train/reader/; running the same
+# command again resumes there. TRAIN_ARGS takes more flags (`python -m train.reader --help`).
+TRAIN_ARGS ?=
+.PHONY: train-reader
+train-reader: $(STAMP)
+	$(BIN)/python -m train.reader $(TRAIN_ARGS)
+
 # Performance (issue 7): every stage side by side, results in bench/results/ and README
 # "Performance". The 1M-passage store is built once into bench/.cache/ (~15 min the first time).
 .PHONY: bench bench-quick

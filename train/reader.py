@@ -45,9 +45,9 @@ def _open(path: Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
-def load_squad(data_dir: Path) -> list[Example]:
-    """Every question of every SQuAD-format file in `data_dir`, in file order."""
-    files = sorted(p for p in data_dir.iterdir() if p.name.endswith((".json", ".json.gz")))
+def load_squad(data_dir: Path, only: str | None = None) -> list[Example]:
+    """Every question of every SQuAD-format file in `data_dir` (or of the file named `only`), in file order."""
+    files = sorted(p for p in data_dir.iterdir() if p.name.endswith((".json", ".json.gz")) and only in (None, p.name))
     if not files:
         raise SystemExit(f"error: no *.json or *.json.gz files in {data_dir}")
     examples: list[Example] = []
@@ -180,6 +180,8 @@ def export(model, tokenizer, out: Path, meta: dict) -> None:
     model.save_pretrained(staging, state_dict=half, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "training.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    for path in staging.iterdir():
+        path.chmod(0o644)  # safetensors writes 0600; the shipped files are for everyone to read
     if out.exists():
         import shutil
 
@@ -220,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="bfloat16 autocast (default: on for CUDA and CPUs with avx512_bf16)")
     ap.add_argument("--checkpoint-minutes", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--reschedule", action="store_true",
+                    help="resume with another --max-steps: the learning rate then decays to 0 at the new total "
+                         "(to shorten a run that would not finish in time)")
     ap.add_argument("--export-only", action="store_true",
                     help="write --out from the last checkpoint now (e.g. to try a run that is still going)")
     args = ap.parse_args(argv)
@@ -275,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     step = 0
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt["total"] != total or ckpt["windows"] != len(features):
+        if ckpt["windows"] != len(features) or (ckpt["total"] != total and not args.reschedule):
             raise SystemExit(f"error: {ckpt_path} is from a run with other settings "
                              f"({ckpt['total']} steps over {ckpt['windows']} windows, now {total} over "
                              f"{len(features)}); delete it or use another --work folder")
@@ -283,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         step = ckpt["step"]
-        log(logf, event="resumed", step=step, total=total)
+        log(logf, event="resumed", step=step, total=total, checkpoint_total=ckpt["total"])
     log(logf, event="start", step=step, total=total, device=str(device), bf16=bf16, threads=args.threads,
         args={k: str(v) for k, v in vars(args).items()})
 
