@@ -9,7 +9,7 @@ Q      ?= Who succeeded Stoltenberg?
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test ask index clean
+.PHONY: setup test ask index clean lint
 
 setup: $(STAMP)
 
@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+
+.PHONY: lint
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # The chat page (`rag chat`): indexes seeds/ if needed (only new or changed text is encoded), then
 # serves http://$(CHAT_HOST):$(CHAT_PORT) until Ctrl+C. More flags via CHAT_ARGS, e.g. --auth me:secret.

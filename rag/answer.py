@@ -95,7 +95,7 @@ class Extracted:
     reader_margin: float = 0.0  # the reader's span score over its no-answer score (rag/reader.py)
 
 
-# Tuned on xquad_en and the seed questions (see the answer-quality issue note). Five passages let
+# Tuned on xquad_en and the seed questions (figures in DESIGN.md). Five passages let
 # the answer step reach a passage that retrieval ranks 4th or 5th (the seed's "handed it over"
 # passage for "Who succeeded Stoltenberg?"); NER on more than 4 sentences only costs time.
 ANSWER_PASSAGES = 5

@@ -1,6 +1,11 @@
 """The one configuration object: defaults <- environment <- explicit overrides (CLI flags).
 
 Building a Config loads nothing; it is plain data that can be saved beside an index.
+
+What lives here: every setting a user or `rag eval --compare` varies (paths, models, modes,
+depths, weights, the calibrated confidence). Constants chosen once by a measurement and never
+varied per run (a stage's internal weights, window sizes) stay beside the code that uses them,
+with a comment naming the measurement; DESIGN.md is the one home of the measured figures.
 """
 from __future__ import annotations
 
@@ -103,6 +108,7 @@ class Config:
     reader_dir: Path = READER_DIR
     # Passages the reader reads (question + passage windows, one batch).
     reader_passages: int = 5
+    reader_precision: str = "float32"
     reader_conf_bias: float = -3.0
     reader_conf_weights: tuple[float, ...] = (2.0, 1.0, 1.0, 2.0, 0.5)
     reader_abstain_below: float = 0.35

@@ -25,10 +25,10 @@ def encoder(name: str, threads: int = 1, batch_size: int = 64) -> "Encoder":
         return _encoder(name, threads, batch_size)
 
 
-def reader(model_dir: Path, threads: int = 1) -> "Reader":
+def reader(model_dir: Path, threads: int = 1, precision: str = "float32") -> "Reader":
     """The shared trained reader (rag/reader.py) from `model_dir`."""
     with _lock:
-        return _reader(Path(model_dir), threads)
+        return _reader(Path(model_dir), threads, precision)
 
 
 def spacy():
@@ -46,10 +46,10 @@ def _encoder(name: str, threads: int, batch_size: int) -> "Encoder":
 
 
 @lru_cache(maxsize=2)
-def _reader(model_dir: Path, threads: int) -> "Reader":
+def _reader(model_dir: Path, threads: int, precision: str) -> "Reader":
     from rag.reader import Reader
 
-    return Reader(model_dir, threads=threads)
+    return Reader(model_dir, threads=threads, precision=precision)
 
 
 @lru_cache(maxsize=1)

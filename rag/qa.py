@@ -51,7 +51,8 @@ class QA:
             if answerer == "reader":
                 from rag.reader import Read  # loads torch only when the reader is asked for
 
-                span: Stage = Read(config.reader_dir, config.reader_passages, config.torch_threads)
+                span: Stage = Read(config.reader_dir, config.reader_passages, config.torch_threads,
+                                   config.reader_precision)
                 conf = Confidence(answerer, config.reader_conf_bias, config.reader_conf_weights)
             else:
                 span = Extract()

@@ -65,12 +65,21 @@ class Span:
     no_answer: float  # start + end logit of [CLS] in the span's window
 
 
-class Reader:
-    """The trained model, loaded on first use (a cheap constructor: rag/models.py caches it)."""
+PRECISIONS = ("float32", "bfloat16", "int8")
 
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+
+class Reader:
+    """The trained model, loaded on first use (a cheap constructor: rag/models.py caches it).
+
+    `precision`: float32; bfloat16 (autocast: matrix work in bf16 where the CPU has it); int8
+    (dynamically quantised linear layers)."""
+
+    def __init__(self, model_dir: Path, threads: int = 1, precision: str = "float32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"reader precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.model_dir = Path(model_dir)
         self.threads = threads
+        self.precision = precision
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
@@ -92,7 +101,10 @@ class Reader:
         model = AutoModelForQuestionAnswering.from_pretrained(
             str(self.model_dir), local_files_only=True, dtype=torch.float32
         )
-        self._model, self._tokenizer = model.eval(), tokenizer
+        model.eval()
+        if self.precision == "int8":
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self._model, self._tokenizer = model, tokenizer
 
     def read(self, question: str, texts: Sequence[str]) -> list[Span]:
         """The best span of each text that has one (windows of all texts in one batch)."""
@@ -115,9 +127,9 @@ class Reader:
             types[i, : len(row)] = torch.tensor(enc["token_type_ids"][i])
             mask[i, : len(row)] = 1
             context[i, : len(row)] = torch.tensor([s == 1 for s in enc.sequence_ids(i)])
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bfloat16"):
             out = self._model(input_ids=ids, token_type_ids=types, attention_mask=mask)
-        start, end = out.start_logits, out.end_logits
+        start, end = out.start_logits.float(), out.end_logits.float()
         # Every (start, end) pair inside the passage part of a window, end >= start, bounded length.
         pair = start[:, :, None] + end[:, None, :]
         legal = context[:, :, None] & context[:, None, :]
@@ -145,13 +157,15 @@ class Read:
     model_dir: Path
     passages: int
     threads: int = 1
+    precision: str = "float32"
     name: str = "read"
 
     def run(self, query: Query) -> None:
         from rag import models
 
         hits = query.hits[: self.passages]
-        spans = models.reader(self.model_dir, self.threads).read(query.question, [h.passage.text for h in hits])
+        reader = models.reader(self.model_dir, self.threads, self.precision)
+        spans = reader.read(query.question, [h.passage.text for h in hits])
         if not spans:
             query.extracted = None
             return

@@ -2,8 +2,8 @@
 
 Shared by two stages: the "rescored" retrieval mode (a passage is as good as its best sentence)
 and the answer step (the answer comes from the best sentence). Lexical on purpose: MiniLM
-sentence vectors of the candidates added nothing to the sentence choice on xquad_en (see the
-answer-quality issue note), and they would cost an encoder pass per sentence.
+sentence vectors of the candidates added nothing to the sentence choice on xquad_en (DESIGN.md,
+"Changes from the agreed design"), and they would cost an encoder pass per sentence.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from rag.types import Hit
 
 _LINE_BREAK = re.compile(r"\n+")
 
-# Tuned on xquad_en and the seed questions (answer-quality issue note). A question's consecutive
+# Tuned on xquad_en and the seed questions (figures in DESIGN.md). A question's consecutive
 # content words found consecutive in a sentence (SQuAD questions often copy a phrase) add up to
 # BIGRAM_WEIGHT; DENSE_WEIGHT and RANK_WEIGHT carry the passage's retrieval evidence.
 BIGRAM_WEIGHT = 0.4
