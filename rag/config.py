@@ -98,7 +98,7 @@ class Config:
     conf_bias: float = -7.507
     conf_weights: tuple[float, ...] = (5.220, 6.005, 0.419, 2.439, 9.976)
     abstain_below: float = 0.35
-    extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
+    extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm", ".pdf", ".docx"))
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Config":
