@@ -21,6 +21,7 @@ class StoredPassage:
     start: int  # offsets into the document's decoded text
     end: int
     text: str
+    page: int | None = None  # 1-based, in a document with pages (PAGE_BREAK); else None
 
 
 @dataclass(frozen=True)
