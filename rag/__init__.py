@@ -9,7 +9,8 @@ Module map, lowest layer first; a module imports only from the layers above it i
   `types.py` (StoredPassage, Hit, IndexReport, ...), `jsonl.py`, `metrics.py`;
 - configuration and models: `config.py` (the one Config), `models.py` (each model loaded once
   per process: encoders, the reader, spaCy), `nlp.py` (spaCy for the span rules);
-- documents to passages: `documents.py` (load, decode, title), `passages.py` (split, offsets),
+- documents to passages: `documents.py` (load, decode, title), `formats.py` (PDF and .docx
+  text), `passages.py` (split, offsets),
   `corpus.py` (packed evaluation corpora);
 - the store: `lexical.py` (FTS5 BM25 within a postings budget), `store.py` (SQLite, the
   source of truth), with the FAISS side in embeddings/ (`manifest.py`, `index.py`, `ann.py`,

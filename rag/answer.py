@@ -38,11 +38,12 @@ class Citation:
     score: float
     text: str
     rank: int = 0  # 1-based retrieval rank (the answer's passage is cited first, whatever its rank)
+    page: int | None = None  # 1-based page in a document with pages (a PDF), else None
 
     @classmethod
     def from_hit(cls, hit: Hit, rank: int) -> "Citation":
         p = hit.passage
-        return cls(p.doc_id, p.title, p.path, p.ordinal, p.start, p.end, round(hit.score, 6), p.text, rank)
+        return cls(p.doc_id, p.title, p.path, p.ordinal, p.start, p.end, round(hit.score, 6), p.text, rank, p.page)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ class Config:
     reader_conf_bias: float = -3.0
     reader_conf_weights: tuple[float, ...] = (2.0, 1.0, 1.0, 2.0, 0.5)
     reader_abstain_below: float = 0.35
-    extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
+    extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm", ".pdf", ".docx"))
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Config":

@@ -8,11 +8,12 @@ Decisions (documented in README "Seed files"):
   such files are nearly always Windows text and losing them is worse than a rare wrong glyph;
 - UTF-16 with a BOM is decoded as UTF-16, with a note;
 - two files with identical bytes are indexed once, under the first name in sorted order,
-  and the other name is reported.
+  and the other name is reported;
+- a file of any other type is reported too (hidden files excepted): a seed left out in
+  silence looks like a retrieval failure;
+- PDF and .docx text comes from rag/formats.py; a PDF's pages are kept apart by PAGE_BREAK.
 """
 from __future__ import annotations
-
-from rag.errors import RagError
 
 import hashlib
 import html
@@ -23,6 +24,9 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterable
+
+from rag.errors import RagError
+from rag.formats import EXTRACTORS, SkipFile
 
 BOMS_UTF16 = (b"\xff\xfe", b"\xfe\xff")
 
@@ -48,27 +52,24 @@ class SeedsError(RagError):
 
 def list_seed_files(seeds_dir: Path, extensions: Iterable[str]) -> list[Path]:
     """Files under seeds_dir with a known extension, sorted; hidden files and folders skipped."""
-    return [Path(full) for _, full in _seed_files(seeds_dir, extensions)]
+    exts = {e.lower() for e in extensions}
+    return [Path(full) for _, full in _seed_files(seeds_dir) if os.path.splitext(full)[1].lower() in exts]
 
 
-def _seed_files(seeds_dir: Path, extensions: Iterable[str]) -> list[tuple[str, str]]:
-    """(path relative to seeds_dir with "/" separators, full path), sorted by the relative path."""
+def _seed_files(seeds_dir: Path) -> list[tuple[str, str]]:
+    """(path relative to seeds_dir with "/" separators, full path) of every visible file, sorted
+    by the relative path: the caller picks the known types and reports the others."""
     if not seeds_dir.exists():
         raise SeedsError(f"seeds folder {seeds_dir} does not exist")
     if not seeds_dir.is_dir():
         raise SeedsError(f"seeds folder {seeds_dir} is not a folder")
-    exts = tuple(e.lower() for e in extensions)
     found: list[tuple[str, str]] = []
     # Plain strings while walking: pathlib costs ~0.5 s per 5,000 files, paid on every `rag index`.
     for root, dirs, files in os.walk(seeds_dir, followlinks=False):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         folder = os.path.relpath(root, seeds_dir).replace(os.sep, "/")
         prefix = "" if folder == "." else folder + "/"
-        found += [
-            (prefix + n, os.path.join(root, n))
-            for n in files
-            if not n.startswith(".") and n.lower().endswith(exts)
-        ]
+        found += [(prefix + n, os.path.join(root, n)) for n in files if not n.startswith(".")]
     return sorted(found)
 
 
@@ -77,18 +78,22 @@ def load_documents(seeds_dir: Path, extensions: Iterable[str], max_bytes: int) -
     seen_ids: dict[str, str] = {}
     seen_hashes: dict[str, str] = {}
     root = seeds_dir.resolve()
-    for rel, full in _seed_files(seeds_dir, extensions):
+    exts = tuple(e.lower() for e in extensions)
+    for rel, full in _seed_files(seeds_dir):
         path = Path(full)
+        suffix = path.suffix.lower()
+        if suffix not in exts:
+            what = f"unsupported file type ({suffix})" if suffix else "no file extension"
+            result.warnings.append(f"skipped {rel}: {what}; seeds can be {', '.join(exts)}")
+            continue
         try:
             raw = _read_checked(path, root, max_bytes)
-            text, note = decode(raw)
+            text, note = extract_text(raw, suffix)
         except SkipFile as skip:
             result.warnings.append(f"skipped {rel}: {skip}")
             continue
         if note:
             result.warnings.append(f"{rel}: {note}")
-        if path.suffix.lower() in {".html", ".htm"}:
-            text = html_to_text(text)
         if not text.strip():
             what = "only markup, no visible text" if raw.strip() else "only whitespace"
             result.warnings.append(f"skipped {rel}: {what}")
@@ -107,8 +112,13 @@ def load_documents(seeds_dir: Path, extensions: Iterable[str], max_bytes: int) -
     return result
 
 
-class SkipFile(Exception):
-    """Raised with the reason a file is not indexed."""
+def extract_text(raw: bytes, suffix: str) -> tuple[str, str | None]:
+    """(text, note) of a seed file's bytes, by its (lower-case) extension; raises SkipFile.
+    Passage offsets index into this text, which the store keeps."""
+    if suffix in EXTRACTORS:
+        return EXTRACTORS[suffix](raw), None
+    text, note = decode(raw)
+    return (html_to_text(text) if suffix in {".html", ".htm"} else text), note
 
 
 def _read_checked(path: Path, root: Path, max_bytes: int) -> bytes:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from rag.text import SPACED_WORD
+from rag.types import PAGE_BREAK
 
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
+# A blank line, or a page break: a passage never spans two pages, so it has one page to cite.
+_PARAGRAPH_BREAK = re.compile(rf"\n[ \t\r\f\v]*\n|{re.escape(PAGE_BREAK)}")
 # A sentence may end at . ! ? (optionally followed by closing quotes/brackets) before whitespace
 # and a capital, digit or opening quote. Cheap and model-free; _ends_sentence then keeps
 # abbreviations and initials ("Franklin D. Roosevelt") inside their sentence.
@@ -86,7 +88,7 @@ def _ends_sentence(text: str, pos: int) -> bool:
 
 
 def split_passages(doc_id: str, text: str, max_words: int) -> list[Passage]:
-    """Paragraphs (blank-line separated), exact duplicates within the document dropped,
+    """Paragraphs (separated by blank lines or page breaks), exact duplicates within the document dropped,
     paragraphs over max_words packed into chunks of whole sentences."""
     seen: set[str] = set()
     out: list[Passage] = []

@@ -4,6 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Between two pages of a paged document's text (a PDF's; a form feed in a text file too): the
+# page of a passage is 1 + the page breaks before its start, so offsets need no other mapping.
+PAGE_BREAK = "\f"
+
 
 @dataclass(frozen=True)
 class StoredPassage:
@@ -17,6 +21,7 @@ class StoredPassage:
     start: int  # offsets into the document's decoded text
     end: int
     text: str
+    page: int | None = None  # 1-based, in a document with pages (PAGE_BREAK); else None
 
 
 @dataclass(frozen=True)

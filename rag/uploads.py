@@ -1,8 +1,8 @@
 """Uploaded files into the seeds folder, then the same incremental indexing as `rag index`.
 
 An upload is untrusted: its name may try to leave the folder ("../../evil.txt"), its bytes may
-be binary or huge. Each file gets a safe name inside the seeds folder, or a message that says
-why it was refused; a refused file writes nothing.
+be binary where text is expected, unreadable or huge. Each file gets a safe name inside the
+seeds folder, or a message that says why it was refused; a refused file writes nothing.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from typing import Sequence
 
 from embeddings import Encoder
 from rag.config import Config
-from rag.documents import SkipFile, decode
+from rag.documents import SkipFile, decode, extract_text
 from rag.errors import RagError
+from rag.formats import EXTRACTORS
 from rag.indexer import ProgressFactory, index_seeds
 from rag.types import SavedUpload, UploadReport
 
@@ -41,6 +42,19 @@ def safe_name(original: str, extensions: Sequence[str]) -> str:
     return stem + ext
 
 
+def check_content(raw: bytes, original: str, ext: str) -> None:
+    """Raise UploadError unless `raw` is what its extension says: a PDF or .docx with text to
+    index (read as the indexer will, so a scanned or encrypted file is refused now rather than
+    saved and skipped at every index run), or else non-empty text."""
+    if ext not in EXTRACTORS:
+        check_text(raw, original)
+        return
+    try:
+        extract_text(raw, ext)
+    except SkipFile as reason:
+        raise UploadError(f"{original!r} cannot be indexed: {reason}") from None
+
+
 def check_text(raw: bytes, original: str) -> None:
     """Raise UploadError unless `raw` is non-empty text."""
     if not raw.strip():
@@ -63,9 +77,9 @@ def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, ex
     if size > max_bytes:  # checked before reading, so a huge file is never loaded into memory
         raise UploadError(f"{original!r} is {size:,} bytes; the upload limit is {max_bytes:,} bytes")
     raw = source.read_bytes()
-    check_text(raw, original)
-    root = seeds_dir.resolve()
     stem, ext = os.path.splitext(name)
+    check_content(raw, original, ext)
+    root = seeds_dir.resolve()
     tmp = root / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: the indexer skips it
     tmp.write_bytes(raw)
     try:

@@ -68,7 +68,7 @@ def chat_reply(answer: Answer, asked: str) -> str:
 
 
 def sources_panel(answer: Answer | None) -> str:
-    """Each cited passage with title, file, paragraph number, score and the answer highlighted."""
+    """Each cited passage with title, file, page (of a PDF), paragraph number, score and the answer highlighted."""
     if answer is None:
         return '<div class="rag-sources rag-empty">Ask a question: the passages that answer it appear here.</div>'
     sentence = answer.sentence_source  # the whole sentence the answer came from, if any
@@ -80,11 +80,12 @@ def sources_panel(answer: Answer | None) -> str:
                 span = span_in(c, source)
                 if span:
                     spans.append((*span, cls))
+        page = "" if c.page is None else f" · page {c.page}"
         items.append(
             f'<li class="rag-source" id="rag-source-{n}">'
             f'<div class="rag-source-head"><span class="rag-n">[{n}]</span> '
             f'<span class="rag-title">{escape_html(c.title)}</span></div>'
-            f'<div class="rag-source-meta">{escape_html(c.path)} · paragraph {c.ordinal + 1} · score {c.score:.3f}</div>'
+            f'<div class="rag-source-meta">{escape_html(c.path)}{page} · paragraph {c.ordinal + 1} · score {c.score:.3f}</div>'
             f'<div class="rag-passage">{highlight(c.text, spans)}</div></li>'
         )
     total = sum(answer.timings.values())
