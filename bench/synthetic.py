@@ -112,8 +112,7 @@ def publish(config, model_name: str) -> str:
     from rag.store import Store
 
     model = Encoder(model_name).fingerprint
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         dim = store.vector_dim(model)
         with store.transaction():
             ids, vectors = store.passage_vectors(model, dim)
@@ -122,8 +121,6 @@ def publish(config, model_name: str) -> str:
             generation = store.generation + 1
             info = faiss_index.write_atomic(index, config.index_dir / f"faiss-g{generation}.index")
             record_generation(store, config, generation, faiss_index.IndexManifest((info,)), model, model_name, dim)
-    finally:
-        store.close()
     for old in config.index_dir.glob("faiss-g*.index"):
         if old.name != info.name:
             old.unlink()
@@ -138,9 +135,8 @@ def _write(folder: Path, passages: int, model: str) -> None:
     titles, sentences = _sentence_pool()
     rng = random.Random(FORMAT)
     folder.mkdir(parents=True, exist_ok=True)
-    store = Store.open(folder / "store.sqlite", create=True)
-    store.conn.execute("PRAGMA synchronous=OFF")  # a crash only costs a rebuild of this cache
-    try:
+    with Store.open(folder / "store.sqlite", create=True) as store:
+        store.conn.execute("PRAGMA synchronous=OFF")  # a crash only costs a rebuild of this cache
         made = 0
         docs_per_commit = 500
         while made < passages:
@@ -165,8 +161,6 @@ def _write(folder: Path, passages: int, model: str) -> None:
                     made += count
                 start = made - len(hashes_all)
                 store.put_vectors(model, hashes_all, synthetic_vectors(start, len(hashes_all)))
-    finally:
-        store.close()
 
 
 def main() -> None:

@@ -98,11 +98,8 @@ def index_seeds(
     if rebuild:
         store_path = config.store_path.with_name(config.store_path.name + ".rebuild")
         _remove_sqlite_files(store_path)
-    store = Store.open(store_path, create=True)
-    try:
+    with Store.open(store_path, create=True) as store:
         report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, encoder, timings, started)
-    finally:
-        store.close()
     if rebuild:
         # The old store's journal files must not outlive it (SQLite would replay its WAL into the
         # new file); the old file itself is replaced in one rename, so a crash leaves one or the other.
@@ -121,14 +118,11 @@ def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progr
     and the next index_seeds encodes none of them again, as after a run killed half-way.
     """
     loaded = _load(config)
-    store = Store.open(config.store_path, create=True)
-    try:
+    with Store.open(config.store_path, create=True) as store:
         encoder = encoder or encoder_for(config, store)
         switching = store.get_meta("model") != encoder.fingerprint
         pending = _pending(store, loaded.documents, config.max_passage_words)
         return _encode_phase(store, encoder, pending, config, progress, switching)
-    finally:
-        store.close()
 
 
 def _load(config: Config) -> LoadResult:
@@ -255,11 +249,8 @@ def encoder_for(config: Config, store: Store | None = None) -> Encoder:
     if name is None and store is not None:
         name = store.get_meta("model_name")
     elif name is None and config.store_path.exists():
-        opened = Store.open(config.store_path)
-        try:
+        with Store.open(config.store_path) as opened:
             name = opened.get_meta("model_name")
-        finally:
-            opened.close()
     return config.encoder(name or DEFAULT_MODEL)
 
 

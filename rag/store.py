@@ -178,6 +178,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[None]:

@@ -50,11 +50,8 @@ def results(config: Config, encoder, warnings: list[str]) -> list[dict]:
 
 
 def faiss_path(config: Config) -> Path:
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         return config.index_dir / store.faiss_info().names[0]
-    finally:
-        store.close()
 
 
 def truncate(path: Path, n: int) -> None:
