@@ -84,12 +84,10 @@ class Retriever:
         try:
             index = faiss_index.load_verified(self.config.index_dir, info)
         except faiss_index.IndexFileError as exc:
-            dim = int(self.store.get_meta("dim"))
-            ids, vectors = self.store.passage_vectors(self.store.get_meta("model"), dim)
-            index = faiss_index.build(
-                ids, vectors, dim, ann_threshold=self.config.ann_threshold, ann_nprobe=self.config.ann_nprobe
-            )
-            self.warn(f"{exc}; rebuilt in memory from {len(ids)} stored vectors (`rag index` writes it back)")
+            from rag.generations import rebuild_from_store  # TODO(issue 11): to the top once the retrieve.py rewrite lands
+
+            index = rebuild_from_store(self.store, self.config)
+            self.warn(f"{exc}; rebuilt in memory from {index.ntotal} stored vectors (`rag index` writes it back)")
         ann.set_nprobe(index, self.config.ann_nprobe)  # a search parameter of the approximate index
         self._faiss, self._faiss_generation = index, generation
         return index
