@@ -116,8 +116,8 @@ def _garbage_header(path: Path) -> None:
 
 
 def _garbage_pages(path: Path) -> None:
-    """Overwrite every page after the first two: the store opens (schema and meta are on pages 1
-    and 2) and fails at the first query that reads a damaged page."""
+    """Overwrite every page after the first two: SQLite opens the file (schema and meta are on
+    pages 1 and 2) and fails at the first query that reads a damaged page."""
     data = bytearray(path.read_bytes())
     rng = random.Random(2)
     for start in range(2 * 4096, len(data), 4096):
