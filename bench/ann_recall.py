@@ -70,14 +70,11 @@ def synthetic(passages: int, queries: int) -> dict:
     from rag.store import Store
 
     config = Config(index_dir=store_dir(passages))
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         model, dim = store.get_meta("model"), int(store.get_meta("dim"))
         ids, vectors = store.passage_vectors(model, dim)
         approx = faiss_index.load_verified(config.index_dir, store.faiss_info())
         ann.set_nprobe(approx, config.ann_nprobe)  # as rag.retrieve does
-    finally:
-        store.close()
     result = compare(approx, vectors, ids, near_queries(vectors, queries), config.candidates)
     return {"corpus": f"synthetic {passages:,}", **result}
 

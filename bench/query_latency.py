@@ -90,11 +90,8 @@ def main() -> None:
         config = Config(index_dir=store_dir(args.passages))
         questions = scifact_questions()[: args.queries]
     result = measure(config, questions)
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         info = store.faiss_info()
-    finally:
-        store.close()
     index = faiss_index.load_verified(config.index_dir, info)
     ann.set_nprobe(index, config.ann_nprobe)  # as the retriever did for the timed queries
     result["index"] = ann.describe(index)

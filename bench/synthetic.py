@@ -103,30 +103,21 @@ def build_store(passages: int, config, log=print) -> dict:
 
 
 def publish(config, model_name: str) -> str:
-    """A new generation from the stored vectors, as `rag index` publishes one: the FAISS file from
-    embeddings.index.build (flat or approximate per config), written atomically, then the meta
+    """A new generation from the stored vectors, as `rag index` publishes one: the FAISS file
+    rebuilt by rag.generations (flat or approximate per config), written atomically, then the meta
     keys the retriever reads. Older generations' files are deleted (nobody reads this cache)."""
     from embeddings import Encoder, ann
     from embeddings import index as faiss_index
-    from rag.indexer import record_generation
+    from rag import generations
     from rag.store import Store
 
     model = Encoder(model_name).fingerprint
-    store = Store.open(config.store_path)
-    try:
-        dim = store.vector_dim(model)
-        with store.transaction():
-            ids, vectors = store.passage_vectors(model, dim)
-            index = faiss_index.build(ids, vectors, dim, ann_threshold=config.ann_threshold, ann_nprobe=config.ann_nprobe)
-            del ids, vectors
-            generation = store.generation + 1
-            info = faiss_index.write_atomic(index, config.index_dir / f"faiss-g{generation}.index")
-            record_generation(store, config, generation, faiss_index.IndexManifest((info,)), model, model_name, dim)
-    finally:
-        store.close()
-    for old in config.index_dir.glob("faiss-g*.index"):
-        if old.name != info.name:
-            old.unlink()
+    with Store.open(config.store_path) as store, store.transaction():
+        index = generations.rebuild_from_store(store, config, model)
+        generation = store.generation + 1
+        info = faiss_index.write_atomic(index, generations.faiss_path(config.index_dir, generation))
+        generations.record_generation(store, config, generation, faiss_index.IndexManifest((info,)), model, model_name, index.d)
+    generations.remove_stale(config.index_dir, generation, {info.name})
     return ann.describe(index)
 
 
@@ -138,9 +129,8 @@ def _write(folder: Path, passages: int, model: str) -> None:
     titles, sentences = _sentence_pool()
     rng = random.Random(FORMAT)
     folder.mkdir(parents=True, exist_ok=True)
-    store = Store.open(folder / "store.sqlite", create=True)
-    store.conn.execute("PRAGMA synchronous=OFF")  # a crash only costs a rebuild of this cache
-    try:
+    with Store.open(folder / "store.sqlite", create=True) as store:
+        store.conn.execute("PRAGMA synchronous=OFF")  # a crash only costs a rebuild of this cache
         made = 0
         docs_per_commit = 500
         while made < passages:
@@ -165,8 +155,6 @@ def _write(folder: Path, passages: int, model: str) -> None:
                     made += count
                 start = made - len(hashes_all)
                 store.put_vectors(model, hashes_all, synthetic_vectors(start, len(hashes_all)))
-    finally:
-        store.close()
 
 
 def main() -> None:

@@ -390,11 +390,8 @@ def _outcome(q: Question, mode: str, answer, latency_ms: float, depth: int) -> O
 def _model_info(config: Config) -> dict[str, str | None]:
     from rag.store import Store
 
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         return {"model": store.get_meta("model_name"), "model_fingerprint": store.get_meta("model")}
-    finally:
-        store.close()
 
 
 def _versions() -> dict[str, str | None]:

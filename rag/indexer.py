@@ -4,42 +4,25 @@ Only passages whose embedded text has no vector for the current model are encode
 are committed in batches as they are made (a killed run keeps its work); the documents,
 passages, FTS rows and the pointer to the new FAISS file change in one transaction, after the
 FAISS file is durably on disk. A crash at any moment leaves the previous generation loadable.
-
-A generation's FAISS index is a manifest of files (embeddings/index.py). A small change is
-published as a delta file of the added vectors plus the removed passage ids, so adding one
-document to a large index writes a small file. Once the deltas reach DELTA_FRACTION of the base
-(or MAX_FAISS_FILES files), the publish merges them: the previous index minus the removed
-passages plus the added ones, written as a new base. It is rebuilt from the stored vectors when
-the model changes or the previous files are missing, damaged or not one vector per passage.
+How a generation's FAISS files are written (delta, merge or rebuild) is rag/generations.py's.
 """
 from __future__ import annotations
 
 import os
-import re
-import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from embeddings import Encoder, ann
+from embeddings import Encoder
 from embeddings import index as faiss_index
-from embeddings.index import IndexManifest
-from rag import models
+from rag import generations, models
 from rag.config import DEFAULT_MODEL, Config
+from rag.crashpoints import crash_point
 from rag.documents import Document, LoadResult, SeedsError, load_documents
 from rag.passages import Passage, split_passages, text_hash
 from rag.store import Store
 from rag.types import IndexReport
-
-FAISS_PREFIX = "faiss-g"
-# Deltas are merged into a new base past this fraction of the base's vectors or this many files.
-DELTA_FRACTION = 0.1
-MAX_FAISS_FILES = 8
-_FAISS_NAME = re.compile(rf"{FAISS_PREFIX}(\d+)\.index")
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
 
@@ -66,21 +49,6 @@ def embed_text(title: str, passage_text: str) -> str:
     return f"{title}\n\n{passage_text}"
 
 
-def _crash_point(name: str) -> None:
-    """Test hooks for the crash tests; no effect unless the variables are set.
-
-    RAG_TEST_KILL_AT=<name> SIGKILLs this process at that point; RAG_TEST_PAUSE=<seconds>
-    announces every point on stderr and sleeps there, so a test killing at random moments
-    lands in every phase of a run rather than mostly in its start-up.
-    """
-    if os.environ.get("RAG_TEST_KILL_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-    pause = os.environ.get("RAG_TEST_PAUSE")
-    if pause:
-        print(f"rag-test: at {name}", file=sys.stderr, flush=True)
-        time.sleep(float(pause))
-
-
 def index_seeds(
     config: Config,
     progress: ProgressFactory | None = None,
@@ -99,19 +67,16 @@ def index_seeds(
     if rebuild:
         store_path = config.store_path.with_name(config.store_path.name + ".rebuild")
         _remove_sqlite_files(store_path)
-    store = Store.open(store_path, create=True)
-    try:
+    with Store.open(store_path, create=True) as store:
         report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, encoder, timings, started)
-    finally:
-        store.close()
     if rebuild:
         # The old store's journal files must not outlive it (SQLite would replay its WAL into the
         # new file); the old file itself is replaced in one rename, so a crash leaves one or the other.
         _remove_sqlite_files(config.store_path, journals_only=True)
         os.replace(store_path, config.store_path)
         faiss_index.fsync_dir(config.index_dir)
-    _crash_point("after_commit")
-    _remove_stale_faiss(config.index_dir, report.generation, in_use)
+    crash_point("after_commit")
+    generations.remove_stale(config.index_dir, report.generation, in_use)
     return report
 
 
@@ -122,14 +87,11 @@ def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progr
     and the next index_seeds encodes none of them again, as after a run killed half-way.
     """
     loaded = _load(config)
-    store = Store.open(config.store_path, create=True)
-    try:
+    with Store.open(config.store_path, create=True) as store:
         encoder = encoder or encoder_for(config, store)
         switching = store.get_meta("model") != encoder.fingerprint
         pending = _pending(store, loaded.documents, config.max_passage_words)
         return _encode_phase(store, encoder, pending, config, progress, switching)
-    finally:
-        store.close()
 
 
 def _load(config: Config) -> LoadResult:
@@ -139,7 +101,7 @@ def _load(config: Config) -> LoadResult:
         raise SeedsError(
             f"no indexable documents in {config.seeds_dir} (looked for {', '.join(config.extensions)}){skipped}"
         )
-    _crash_point("documents_loaded")
+    crash_point("documents_loaded")
     return loaded
 
 
@@ -227,16 +189,17 @@ def _index(
             store.set_meta("rerank_model", reranker.fingerprint)
             store.set_meta("rerank_model_name", reranker.name)
         store.prune_vectors(changes.removed.values())
-        previous = _verified_manifest(store, config, model, warnings)
+        previous = generations.verified_manifest(store, config, model, warnings)
         generation, published = store.generation, False
         timings["apply"] = time.perf_counter() - mark
         mark = time.perf_counter()
         counts = store.counts()  # publishing writes only FAISS files and meta: the counts stand
         if changes.any or previous is None:
-            generation = _publish(store, config, encoder, model, changes, previous, warnings, counts["passages"])
+            generation = generations.publish(store, config, model, encoder.name, changes.added, changes.removed,
+                                             previous, warnings, counts["passages"])
             published = True
         in_use = store.faiss_files_in_use()
-        _crash_point("before_commit")
+        crash_point("before_commit")
     timings["publish"] = time.perf_counter() - mark
     report = IndexReport(
         documents=counts["documents"], new=changes.new, changed=changes.changed, unchanged=changes.unchanged,
@@ -256,11 +219,8 @@ def encoder_for(config: Config, store: Store | None = None) -> Encoder:
     if name is None and store is not None:
         name = store.get_meta("model_name")
     elif name is None and config.store_path.exists():
-        opened = Store.open(config.store_path)
-        try:
+        with Store.open(config.store_path) as opened:
             name = opened.get_meta("model_name")
-        finally:
-            opened.close()
     return models.encoder(name or DEFAULT_MODEL, config.torch_threads, config.encode_batch_size)
 
 
@@ -289,7 +249,7 @@ def _encode_missing(
         vectors = encoder.encode([texts[h] for h in chunk], progress=tick)
         with store.transaction():
             store.put_vectors(model, chunk, vectors)
-        _crash_point("vectors_committed")
+        crash_point("vectors_committed")
     return len(missing)
 
 
@@ -331,128 +291,6 @@ def _encode_late(store: Store, encoder: Encoder, model: str, changes: _Changes, 
     return len(hashes)
 
 
-def _verified_manifest(store: Store, config: Config, model: str, warnings: list[str]) -> IndexManifest | None:
-    """The published generation's files if the next one can build on them, else None (with a warning if damaged)."""
-    manifest = store.faiss_info()
-    if manifest is None or store.get_meta("model") != model:
-        return None
-    try:
-        faiss_index.verify(config.index_dir, manifest)
-    except faiss_index.IndexFileError as exc:
-        warnings.append(f"{exc}; rebuilt from the stored vectors")
-        return None
-    return manifest
-
-
-def _publish(
-    store: Store,
-    config: Config,
-    encoder: Encoder,
-    model: str,
-    changes: _Changes,
-    previous: IndexManifest | None,
-    warnings: list[str],
-    passages: int,
-) -> int:
-    """Write the next generation's FAISS file, then point the store at it (the caller commits)."""
-    generation = max(store.generation, _highest_faiss_generation(config.index_dir)) + 1
-    dim = store.vector_dim(model)
-    path = config.index_dir / f"{FAISS_PREFIX}{generation}.index"
-    if previous is not None and previous.count != passages - len(changes.added) + len(changes.removed):
-        warnings.append(
-            f"the FAISS index of generation {store.generation} holds {previous.count} vectors, not one per passage; "
-            "rebuilt from the stored vectors"
-        )
-        previous = None
-    if previous is not None and _fits_delta(previous, changes):
-        # Small change: only the added vectors go to a new file; the rest is the previous files.
-        added = faiss_index.build(*store.passage_vectors(model, dim, ids=changes.added), dim) if changes.added else None
-        _crash_point("before_faiss_replace")
-        delta = faiss_index.write_atomic(added, path) if added is not None else None
-        _crash_point("after_faiss_replace")
-        manifest = previous.with_delta(delta, sorted(changes.removed))
-    else:
-        # `previous` came from _verified_manifest, which has just checked the files' checksums.
-        base = faiss_index.load_verified(config.index_dir, previous, checksummed=True) if previous is not None else None
-        index = _next_index(store, config, model, dim, changes, base, warnings)
-        _crash_point("before_faiss_replace")
-        manifest = IndexManifest((faiss_index.write_atomic(index, path),))
-        _crash_point("after_faiss_replace")
-    record_generation(store, config, generation, manifest, model, encoder.name, dim)
-    return generation
-
-
-def record_generation(
-    store: Store, config: Config, generation: int, manifest: IndexManifest, model: str, model_name: str, dim: int
-) -> None:
-    """Point the store at a written generation: its FAISS files and the meta keys the retriever
-    reads (model fingerprint and name, dimension). The caller commits."""
-    store.set_faiss_info(manifest)
-    meta = {"generation": generation, "model": model, "model_name": model_name, "dim": dim,
-            "indexed_at": time.time(), "config": config.to_json()}
-    for key, value in meta.items():
-        store.set_meta(key, str(value))
-
-
-def _fits_delta(previous: IndexManifest, changes: _Changes) -> bool:
-    """Publish as a delta while deltas stay small next to the base; else merge into a new base.
-
-    Every load re-applies the deltas, so they are merged once they reach DELTA_FRACTION of the
-    base or MAX_FAISS_FILES files; the merge costs one full write, spread over many changes.
-    """
-    size = previous.delta_size + len(changes.added) + len(changes.removed)
-    return len(previous.files) < MAX_FAISS_FILES and size <= DELTA_FRACTION * previous.files[0].count
-
-
-def _next_index(
-    store: Store, config: Config, model: str, dim: int, changes: _Changes, previous, warnings: list[str]
-):
-    """previous - removed + added when that gives exactly the store's passages; else a full rebuild."""
-    # Crossing Config.ann_threshold (flat <-> approximate) or an IVF list-count step rebuilds.
-    count = 0 if previous is None else previous.ntotal - len(changes.removed) + len(changes.added)
-    if previous is not None and previous.d == dim and ann.suits(previous, count, config.ann_threshold):
-        faiss_index.remove(previous, np.fromiter(changes.removed, dtype=np.int64))
-        faiss_index.add(previous, *store.passage_vectors(model, dim, ids=changes.added))
-        # Passage ids only grow (AUTOINCREMENT), so this is the id order a full rebuild gives.
-        if np.array_equal(faiss_index.ids_of(previous), store.passage_ids()):
-            return previous
-        warnings.append("the previous FAISS index did not hold exactly the store's passages; rebuilt from the stored vectors")
-    return faiss_index.build(
-        *store.passage_vectors(model, dim), dim, ann_threshold=config.ann_threshold, ann_nprobe=config.ann_nprobe
-    )
-
-
-def _highest_faiss_generation(index_dir: Path) -> int:
-    """Highest generation with a file on disk: a new generation never overwrites a file (even an
-    uncommitted one a killed run left, or one from a store that --rebuild replaced)."""
-    numbers = [int(m.group(1)) for p in index_dir.glob(f"{FAISS_PREFIX}*.index") if (m := _FAISS_NAME.fullmatch(p.name))]
-    return max(numbers, default=0)
-
-
 def _remove_sqlite_files(path: Path, journals_only: bool = False) -> None:
     for suffix in ("-wal", "-shm", "-journal") if journals_only else ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def _remove_stale_faiss(index_dir: Path, generation: int, in_use: set[str]) -> None:
-    """Delete files neither the current nor the previous generation uses (a reader may still be
-    loading the previous one). Numbers above the current generation are never touched: they
-    may belong to a writer that has not committed yet."""
-    for path in index_dir.glob(f"{FAISS_PREFIX}*.index"):
-        match = _FAISS_NAME.fullmatch(path.name)
-        if match and int(match.group(1)) < generation and path.name not in in_use:
-            path.unlink(missing_ok=True)
-    for path in index_dir.glob(f".{FAISS_PREFIX}*.tmp-*"):  # left by a killed writer
-        pid = path.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True

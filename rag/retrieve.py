@@ -16,7 +16,7 @@ import numpy as np
 
 from embeddings import Encoder, ann
 from embeddings import index as faiss_index
-from rag import models, pipeline
+from rag import generations, models, pipeline
 from rag.config import MODES, RERANK_MODEL, Config
 from rag.pipeline import Query, Stage
 from rag.question import analyse
@@ -99,12 +99,8 @@ class Retriever:
         try:
             index = faiss_index.load_verified(self.config.index_dir, info)
         except faiss_index.IndexFileError as exc:
-            dim = int(self.store.get_meta("dim"))
-            ids, vectors = self.store.passage_vectors(self.store.get_meta("model"), dim)
-            index = faiss_index.build(
-                ids, vectors, dim, ann_threshold=self.config.ann_threshold, ann_nprobe=self.config.ann_nprobe
-            )
-            self.warn(f"{exc}; rebuilt in memory from {len(ids)} stored vectors (`rag index` writes it back)")
+            index = generations.rebuild_from_store(self.store, self.config)
+            self.warn(f"{exc}; rebuilt in memory from {index.ntotal} stored vectors (`rag index` writes it back)")
         ann.set_nprobe(index, self.config.ann_nprobe)  # a search parameter of the approximate index
         self._faiss, self._faiss_generation = index, generation
         return index

@@ -12,8 +12,7 @@ from rag.store import Store
 
 
 def index_status(config: Config) -> dict[str, Any]:
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         counts = store.counts()
         indexed_at = store.get_meta("indexed_at")
         manifest = store.faiss_info()
@@ -33,8 +32,6 @@ def index_status(config: Config) -> dict[str, Any]:
             "faiss_removed_ids": len(manifest.removed) if manifest else 0,
             "indexed_at": dt.datetime.fromtimestamp(float(indexed_at)).isoformat(timespec="seconds") if indexed_at else None,
         }
-    finally:
-        store.close()
 
 
 def check_index(config: Config) -> list[str]:
@@ -44,9 +41,8 @@ def check_index(config: Config) -> list[str]:
     FAISS index holding exactly the store's passage ids (so a count that matches by accident
     does not pass).
     """
-    store = Store.open(config.store_path)
     problems: list[str] = []
-    try:
+    with Store.open(config.store_path) as store:
         with store.transaction(write=False):  # one snapshot, even while `rag index` publishes
             problems += [f"SQLite integrity_check on {config.store_path}: {p}" for p in store.integrity_problems()]
             manifest = store.faiss_info()
@@ -67,6 +63,4 @@ def check_index(config: Config) -> list[str]:
             missing = store.passages_missing_vectors(model)
             if missing:
                 problems.append(f"{len(missing)} passages have no vector for {model}: run `rag index`")
-    finally:
-        store.close()
     return problems

@@ -15,39 +15,14 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from embeddings.manifest import IndexManifest
+from rag import migrations
 from rag.errors import RagError
 from rag.lexical import LexicalSearch
-from rag.text import FTS_TOKENIZER, query_words
+from rag.text import query_words
 from rag.types import PAGE_BREAK, DocumentRow, StoredPassage
 
-SCHEMA_VERSION = 1
 _IN_CHUNK = 500  # values per "IN (...)", well under SQLite's limit on bound parameters
 _PAGE_BREAK_SQL = f"char({ord(PAGE_BREAK)})"
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL,
-    title TEXT NOT NULL, text TEXT NOT NULL, indexed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS passages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    embed_hash TEXT NOT NULL  -- sha256 of the text given to the encoder (title + passage)
-);
-CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
-CREATE INDEX IF NOT EXISTS passages_hash ON passages(embed_hash);
-CREATE TABLE IF NOT EXISTS vectors (
-    model TEXT NOT NULL,  -- model fingerprint: name@weights-hash
-    embed_hash TEXT NOT NULL,
-    vector BLOB NOT NULL,  -- float32, L2-normalised
-    PRIMARY KEY (model, embed_hash)
-) WITHOUT ROWID;
--- rowid = passages.id.
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(title, text, tokenize='{FTS_TOKENIZER}');
-"""
 
 REBUILD_HINT = "delete it or run `rag index --rebuild` to rebuild it from the seeds"
 
@@ -128,15 +103,6 @@ class _CheckedConnection(sqlite3.Connection):
     def executemany(self, *args):
         return self.cursor(_CheckedCursor).executemany(*args)
 
-    def executescript(self, script: str):
-        try:
-            return super().executescript(script)
-        except sqlite3.DatabaseError as exc:
-            error = _translated(self.path, exc)
-            if error is None:
-                raise
-            raise error from None
-
 
 class Store:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
@@ -147,7 +113,8 @@ class Store:
     # -- opening -----------------------------------------------------------------------------
     @classmethod
     def open(cls, path: Path, create: bool = False) -> "Store":
-        """Open (or with create=True, create) the store and check its schema version."""
+        """Open the store and check its schema. With create=True (the writers: `rag index`),
+        create it if missing and apply the schema migrations it lacks; a reader never writes."""
         if not path.exists() and not create:
             raise StoreError(f"no index at {path}: run `rag index` first")
         if create:
@@ -156,33 +123,54 @@ class Store:
             conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False,
                                    factory=_CheckedConnection)
             conn.path = path
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=FULL")
             store = cls(path, conn)
-            version = store._schema_version()
-            if version is None:
-                if not create:
-                    raise StoreError(f"{path} is not a seed-rag index: {REBUILD_HINT}")
-                conn.executescript(_SCHEMA)  # idempotent; executescript commits on its own
-                store.set_meta("schema_version", str(SCHEMA_VERSION))
-            elif version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path} has schema version {version}, this seed-rag reads version {SCHEMA_VERSION}: {REBUILD_HINT}"
-                )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=FULL")
+                store._migrate(write=create)
+            except BaseException:
+                conn.close()  # a store that cannot be used leaves no connection behind
+                raise
         except sqlite3.DatabaseError as exc:
             raise _translated(path, exc) or StoreCorrupt(f"{path} is unreadable or corrupt ({exc}): {REBUILD_HINT}") from None
         return store
 
-    def _schema_version(self) -> int | None:
-        has_meta = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        if not has_meta:
-            return None
-        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0]) if row else None
+    def _migrate(self, write: bool) -> None:
+        """Bring the schema up to this version's, or (a reader) check that it is."""
+        done = migrations.applied(self.conn)
+        if done is None and not write:
+            raise StoreError(f"{self.path} is not a seed-rag index: {REBUILD_HINT}")
+        newer = migrations.unknown(done or [])
+        if newer:
+            raise StoreError(
+                f"{self.path} was written by a newer seed-rag (schema migration {newer[0]} is unknown here): "
+                "upgrade seed-rag to use it"
+            )
+        todo = migrations.pending(done or [])
+        if not write:
+            if todo:
+                raise StoreError(
+                    f"{self.path} needs a schema migration ({todo[0].__name__}): run `rag index` to update it in place"
+                )
+            return
+        if done and not migrations.is_recorded(self.conn):
+            with self.transaction():  # a store from before migrations: record what its schema already is
+                migrations.record_existing(self.conn, done)
+        for step in todo:
+            with self.transaction():
+                # Another writer may have run it between the check above and this write lock.
+                if step.__name__ not in (migrations.applied(self.conn) or []):
+                    migrations.apply(self.conn, step)
 
     def close(self) -> None:
         self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager

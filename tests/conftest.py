@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,7 @@ def stored_doc_ids(config) -> set[str]:
     """The document ids the index at config.index_dir holds."""
     from rag.store import Store
 
-    with closing(Store.open(config.store_path)) as store:
+    with Store.open(config.store_path) as store:
         return set(store.document_hashes())
 
 

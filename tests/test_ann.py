@@ -124,12 +124,9 @@ def test_publish_selects_the_approximate_index_past_the_threshold(tmp_path, enco
     report = index_seeds(config, encoder=encoder)
     assert report.passages > 624  # enough to train the IVF lists
 
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         loaded = faiss_index.load_verified(config.index_dir, store.faiss_info())
         ids, vectors = store.passage_vectors(store.get_meta("model"), int(store.get_meta("dim")))
-    finally:
-        store.close()
     assert ann.is_ann(loaded)
 
     questions = [f"Entry {d}-{d % 20} on the {subjects[d % 8]}" for d in range(0, 36, 2)]

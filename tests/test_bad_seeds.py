@@ -74,12 +74,9 @@ def test_every_bad_file_is_named_with_its_reason_and_good_files_are_indexed(tmp_
     }
     assert set(report.warnings) == expected
     assert stored_doc_ids(config) == {"good", "notes/good", "windows", "utf16"}
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         assert store.document_text("windows").startswith("Café menu\n\nThe café serves crème brûlée.")
         assert store.document_text("utf16").startswith("Tea house")
-    finally:
-        store.close()
 
 
 def test_size_cap_from_the_flag_and_the_environment(tmp_path, encoder):

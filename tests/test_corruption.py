@@ -50,11 +50,8 @@ def results(config: Config, encoder, warnings: list[str]) -> list[dict]:
 
 
 def faiss_path(config: Config) -> Path:
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path) as store:
         return config.index_dir / store.faiss_info().names[0]
-    finally:
-        store.close()
 
 
 def truncate(path: Path, n: int) -> None:
@@ -119,8 +116,8 @@ def _garbage_header(path: Path) -> None:
 
 
 def _garbage_pages(path: Path) -> None:
-    """Overwrite every page after the first two: the store opens (schema and meta are on pages 1
-    and 2) and fails at the first query that reads a damaged page."""
+    """Overwrite every page after the first two: SQLite opens the file (schema and meta are on
+    pages 1 and 2) and fails at the first query that reads a damaged page."""
     data = bytearray(path.read_bytes())
     rng = random.Random(2)
     for start in range(2 * 4096, len(data), 4096):

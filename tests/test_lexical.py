@@ -81,11 +81,8 @@ def test_the_rarest_word_is_kept_even_if_it_alone_exceeds_the_budget(store):
 def test_frequencies_follow_another_connections_commit(store, tmp_path):
     search = LexicalSearch(store.conn, budget=10)
     before = search.search(["river", "marimba"], 500)
-    writer = Store.open(tmp_path / "store.sqlite")
-    try:
+    with Store.open(tmp_path / "store.sqlite") as writer:
         add_documents(writer, 1000, 5, random.Random(2), extra=["marimba"] * 3)
-    finally:
-        writer.close()
     after = search.search(["river", "marimba"], 500)
     new_ids = {pid for (pid,) in store.conn.execute("SELECT id FROM passages WHERE doc_id LIKE 'd100_'")}
     assert not {pid for pid, _ in before} & new_ids

@@ -63,9 +63,6 @@ class Backend:
             return index_seeds(self.config, progress=progress)
 
     def documents(self) -> tuple[list[DocumentRow], dict[str, Any]]:
-        store = Store.open(self.config.store_path)
-        try:
+        with Store.open(self.config.store_path) as store:
             rows = store.documents()
-        finally:
-            store.close()
         return rows, index_status(self.config)
