@@ -12,11 +12,12 @@ Module map, lowest layer first; a module imports only from the layers above it i
 - documents to passages: `documents.py` (load, decode, title), `formats.py` (PDF and .docx
   text), `passages.py` (split, offsets),
   `corpus.py` (packed evaluation corpora);
-- the store: `lexical.py` (FTS5 BM25 within a postings budget), `store.py` (SQLite, the
-  source of truth), with the FAISS side in embeddings/ (`manifest.py`, `index.py`, `ann.py`,
+- the store: `lexical.py` (FTS5 BM25 within a postings budget), `migrations.py` (numbered
+  schema changes), `store.py` (SQLite, the source of truth), with the FAISS side in embeddings/ (`manifest.py`, `index.py`, `ann.py`,
   `encoder.py`, `pooling.py`, `registry.py`);
-- indexing: `indexer.py` (seeds -> passages -> vectors -> a published generation),
-  `uploads.py`, `watch.py`, `status.py`;
+- indexing: `crashpoints.py` (the crash tests' kill points), `generations.py` (FAISS files:
+  delta, merge or rebuild; publish; stale-file removal), `indexer.py` (seeds -> passages ->
+  vectors -> a published generation), `uploads.py`, `watch.py`, `status.py`;
 - answering, as stages run by `pipeline.py` (Query, Stage, the timing runner):
   `question.py` (what a question asks), `sentences.py` (sentence overlap), `retrieve.py`
   (embed, dense, lexical, fusion, fetch, rescore, rerank), `answer.py` (Answer, Citation, the
