@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEEDS, run_rag
+from conftest import ROOT, SEEDS, invoke_rag
 from rag.corpus import CorpusError, corpus_name, pack, unpack
 from rag.errors import QuestionFileError, RagError
 from rag.evaluate import load_questions, parse_modes, retrieval_order, run_eval
@@ -41,7 +41,7 @@ GOOD = json.dumps({"id": "a", "question": "When was NATO created?", "answers": [
 )
 def test_bad_question_files_get_a_message_naming_the_line(tmp_path, lines, expected):
     questions = write_lines(tmp_path / "q.jsonl", *lines)
-    result = run_rag("eval", str(questions), "--index-dir", str(tmp_path / "index"), env={"RAG_SEEDS_DIR": str(SEEDS)})
+    result = invoke_rag("eval", str(questions), "--index-dir", str(tmp_path / "index"), env={"RAG_SEEDS_DIR": str(SEEDS)})
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("rag: error: ")
     assert expected.format(path=questions) in result.stderr
@@ -205,7 +205,7 @@ def test_stage_times_are_separate_parts_of_each_questions_latency(tmp_path):
 
 def test_eval_on_the_seed_questions_writes_the_three_report_files(tmp_path, seed_config):
     report = tmp_path / "report"
-    result = run_rag(
+    result = invoke_rag(
         "eval", "eval/seed/questions.jsonl", "--compare", "bm25,dense,hybrid,rescored", "--report", str(report),
         "--index-dir", str(seed_config.index_dir), env={"RAG_SEEDS_DIR": str(SEEDS)},
     )
