@@ -1,10 +1,13 @@
 """Shared fixtures: the real packaged model, loaded once; a seeds index built once per session."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,9 +25,11 @@ RAG = str(Path(sys.executable).with_name("rag"))
 
 @pytest.fixture(scope="session")
 def encoder():
+    """The process's shared MiniLM (rag/models.py): the one QA, the indexer and `rag` commands run
+    by invoke_rag get, so the model loads once per test session."""
     from rag import models
 
-    enc = models.encoder("all-MiniLM-L6-v2")  # the process's shared one, as QA and the indexer get it
+    enc = models.encoder("all-MiniLM-L6-v2")
     enc.encode(["warm up"])
     return enc
 
@@ -63,9 +68,37 @@ def seed_qa(seed_config, encoder):
 
 
 def run_rag(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
-    """Run the installed `rag` console script; returns CompletedProcess with text output."""
+    """Run the installed `rag` console script in a new process; returns CompletedProcess with text
+    output. Only where the process is the point (kills, concurrency, --watch, a server, cold start):
+    each run pays ~5 s to import torch and load the model again. Otherwise use invoke_rag."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([RAG, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What `rag` did, shaped like run_rag's CompletedProcess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_rag(*args: str, env: dict | None = None) -> Ran:
+    """`rag ARGS` in this process (click's CliRunner), run from the project root with `env` added
+    to the environment. It shares the session's loaded models (see `encoder`), so no load per run. An
+    exception the command lets out is shown as the console script would show it: a traceback on
+    stderr and exit status 1 (so "no Traceback" assertions keep their meaning)."""
+    from click.testing import CliRunner
+
+    from rag.cli import main
+
+    with contextlib.chdir(ROOT):
+        result = CliRunner(env=env).invoke(main, list(args))
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return Ran(result.exit_code, result.stdout, stderr)
 
 
 @pytest.fixture

@@ -143,17 +143,23 @@ def xquad_sample(tmp_path_factory, encoder):
 
 def test_every_answer_is_a_verbatim_slice_of_its_cited_document(seed_qa, xquad_sample):
     qa, questions, seeds = xquad_sample
-    cases = [(seed_qa, q.question) for q in load_questions(SEED_QUESTIONS)] + [(qa, q.question) for q in questions]
-    for engine, question in cases:
-        answer = engine.ask(question)
+    cases = [(seed_qa, q) for q in load_questions(SEED_QUESTIONS)] + [(qa, q) for q in questions]
+    answered = {seed_qa: 0, qa: 0}
+    for engine, q in cases:
+        answer = engine.ask(q.question)
         if answer.abstained:
             continue
+        answered[engine] += q.answerable
         cited = [c for c in answer.citations if c.doc_id == answer.source.doc_id]
-        assert cited, question
+        assert cited, q.question
         text = engine.retriever.store.document_text(answer.source.doc_id)
         assert text[answer.source.start : answer.source.end] == answer.text
         sentence = answer.sentence_source
         assert sentence.start <= answer.source.start and answer.source.end <= sentence.end
         assert any(c.start <= answer.source.start and answer.source.end <= c.end for c in cited)
-
-
+    # Abstaining everywhere would pass every check above, so most answerable questions must be
+    # answered. Floors, not today's counts (5 of the 5 seed ones and 59 of 60 xquad ones when
+    # written), so that another answer step still fits.
+    answerable = {e: sum(q.answerable for f, q in cases if f is e) for e in answered}
+    assert answerable == {seed_qa: 5, qa: 60}
+    assert answered[seed_qa] >= 4 and answered[qa] >= 0.7 * answerable[qa], answered

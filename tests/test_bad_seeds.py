@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import rag.documents
-from conftest import run_rag, stored_doc_ids
+from conftest import invoke_rag, stored_doc_ids
 from permissions import as_file_owner
 from rag.config import Config
 from rag.indexer import index_seeds
@@ -88,21 +88,21 @@ def test_size_cap_from_the_flag_and_the_environment(tmp_path, encoder):
 
     # Nothing to encode now, so these runs never load the model.
     args = ["index", "--seeds", str(seeds), "--index-dir", str(config.index_dir)]
-    done = run_rag(*args, "--max-file-bytes", "300")
+    done = invoke_rag(*args, "--max-file-bytes", "300")
     assert done.returncode == 0, done.stderr
     assert "warning: skipped medium.txt: 313 bytes is over the size cap of 300 bytes" in done.stderr
     assert "1 deleted" in done.stdout and stored_doc_ids(config) == {"good", "notes/good"}
 
-    done = run_rag(*args, env={"RAG_MAX_FILE_BYTES": "65"})
+    done = invoke_rag(*args, env={"RAG_MAX_FILE_BYTES": "65"})
     assert done.returncode == 0, done.stderr
     assert "skipped good.txt: 73 bytes is over the size cap of 65 bytes" in done.stderr
     assert stored_doc_ids(config) == {"notes/good"}
 
-    done = run_rag(*args, env={"RAG_MAX_FILE_BYTES": "10"})
+    done = invoke_rag(*args, env={"RAG_MAX_FILE_BYTES": "10"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "rag: error: no indexable documents" in done.stderr
     assert "skipped notes/good.md: 61 bytes is over the size cap of 10 bytes" in done.stderr
 
-    done = run_rag(*args, env={"RAG_MAX_FILE_BYTES": "lots"})
+    done = invoke_rag(*args, env={"RAG_MAX_FILE_BYTES": "lots"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "rag: error: RAG_MAX_FILE_BYTES must be a whole number, got 'lots'" in done.stderr

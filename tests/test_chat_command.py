@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 
-from conftest import ROOT, run_rag
+from conftest import ROOT, invoke_rag, run_rag
 from ui.screenshot import free_port
 
 STARTUP_SECONDS = 240  # indexing + model load on a shared 2-core machine
@@ -67,7 +67,7 @@ def test_chat_on_a_taken_port_says_so(seed_config):
 
 
 def test_chat_rejects_malformed_auth():
-    result = run_rag("chat", "--auth", "alice")
+    result = invoke_rag("chat", "--auth", "alice")
     assert result.returncode == 2
     assert "expected USER:PASS" in result.stderr
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEEDS, open_qa, run_rag
+from conftest import SEEDS, invoke_rag, open_qa, run_rag
 from rag.config import Config
 from rag.indexer import index_seeds
 from rag.status import check_index
@@ -91,7 +91,7 @@ def test_damaged_faiss_file_is_rebuilt_from_stored_vectors_with_a_message(how, h
     assert len(warnings) == 1 and str(path) in warnings[0] and "rebuilt in memory from" in warnings[0], warnings
     assert check_index(damaged) != []  # `rag status --check` names it until `rag index` writes it back
 
-    done = run_rag("index", "--seeds", str(damaged.seeds_dir), "--index-dir", str(damaged.index_dir))
+    done = invoke_rag("index", "--seeds", str(damaged.seeds_dir), "--index-dir", str(damaged.index_dir))
     assert done.returncode == 0, done.stderr
     assert f"warning: FAISS file {path}" in done.stderr and "rebuilt from the stored vectors" in done.stderr
     assert " 0 encoded" in done.stdout  # nothing re-encoded: the vectors live in the store
@@ -102,7 +102,7 @@ def test_damaged_faiss_file_is_rebuilt_from_stored_vectors_with_a_message(how, h
 
 def test_rag_ask_prints_the_rebuild_message_and_answers(healthy, damaged):
     faiss_path(damaged).write_text(LFS_POINTER)
-    done = run_rag("ask", QUESTION, "--json", "--index-dir", str(damaged.index_dir))
+    done = invoke_rag("ask", QUESTION, "--json", "--index-dir", str(damaged.index_dir))
     assert done.returncode == 0, done.stderr
     assert "does not match its recorded checksum" in done.stderr and "rebuilt in memory" in done.stderr
     assert "Traceback" not in done.stderr
@@ -141,7 +141,7 @@ def test_corrupt_store_is_a_clear_error_naming_the_file_and_the_fix(how, damaged
         ["index", "--seeds", str(damaged.seeds_dir), "--index-dir", str(damaged.index_dir)],
     ]
     for args in commands:
-        done = run_rag(*args)
+        done = invoke_rag(*args)
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith(f"rag: error: {damaged.store_path} is "), done.stderr
@@ -170,6 +170,7 @@ def test_rebuild_replaces_a_corrupt_store(damaged, encoder):
 
 def test_rebuild_killed_before_its_swap_leaves_the_old_index(healthy, damaged, encoder):
     expected = results(healthy, encoder, [])
+    # A process of its own: RAG_TEST_KILL_AT makes the indexer SIGKILL the process it runs in.
     done = run_rag("index", "--rebuild", "--seeds", str(damaged.seeds_dir), "--index-dir", str(damaged.index_dir),
                    env={"RAG_TEST_KILL_AT": "before_commit"})
     assert done.returncode == -9  # SIGKILL, while the fresh store was complete but not yet swapped in

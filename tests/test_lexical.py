@@ -53,18 +53,38 @@ def store(tmp_path):
 QUERY = ["river", "zeppelin", "light", "quokka", "water"]
 
 
+def reference_bm25(store: Store, words: list[str]) -> dict[int, float]:
+    """Every matching passage's score from a plain FTS5 query written out here: an OR of the
+    quoted words, title at half weight, bm25() negated so that higher is better."""
+    match = " OR ".join(f'"{w}"' for w in words)
+    rows = store.conn.execute(
+        "SELECT rowid, -bm25(passages_fts, 0.5, 1.0) FROM passages_fts WHERE passages_fts MATCH ?", (match,))
+    return {int(pid): float(score) for pid, score in rows}
+
+
+def assert_top_of(reference: dict[int, float], hits: list[tuple[int, float]], limit: int) -> None:
+    """`hits` are `limit` best passages of `reference`, best first, with its scores (ties in any order)."""
+    assert len(hits) == min(limit, len(reference))
+    for pid, score in hits:
+        assert score == pytest.approx(reference[pid], rel=1e-9, abs=1e-9), pid
+    scores = [score for _, score in hits]
+    assert scores == sorted(scores, reverse=True)
+    rest = sorted((s for pid, s in reference.items() if pid not in dict(hits)), reverse=True)
+    assert not rest or rest[0] <= scores[-1] + 1e-9  # nothing left out beats the last one kept
+
+
 def test_within_budget_it_is_plain_fts5(store):
-    plain = LexicalSearch(store.conn, budget=10**9).search(QUERY, 50)
-    assert plain == store.lexical_search(" ".join(QUERY), 50)  # 600 passages: far under the default budget
-    assert len(plain) == 50 and all(a[1] >= b[1] for a, b in zip(plain, plain[1:]))
+    reference = reference_bm25(store, QUERY)
+    assert len(reference) > 100  # 600 passages, far under the default budget: the plain branch
+    assert_top_of(reference, LexicalSearch(store.conn, budget=10**9).search(QUERY, 50), 50)
+    assert_top_of(reference, store.lexical_search(" ".join(QUERY), 50), 50)
 
 
 def test_past_the_budget_candidates_come_from_rare_words_and_keep_their_exact_bm25(store):
-    plain = dict(LexicalSearch(store.conn, budget=10**9).search(QUERY, 10_000))
+    plain = reference_bm25(store, QUERY)
     budgeted = LexicalSearch(store.conn, budget=150).search(QUERY, 100)
     assert budgeted
-    rare_ids = {pid for (pid,) in store.conn.execute(
-        "SELECT rowid FROM passages_fts WHERE passages_fts MATCH 'zeppelin OR quokka'")}
+    rare_ids = set(reference_bm25(store, ["zeppelin", "quokka"]))
     assert {pid for pid, _ in budgeted} <= rare_ids  # the common words were not read
     for pid, score in budgeted:  # but still count in the score: FTS5's own bm25 of all the words
         assert score == pytest.approx(plain[pid], rel=1e-9, abs=1e-9)

@@ -7,7 +7,7 @@ import importlib.metadata
 
 import pytest
 
-from conftest import run_rag
+from conftest import invoke_rag
 from rag import models
 from rag.config import DEFAULT_MODEL, Config
 from rag.indexer import index_seeds
@@ -42,15 +42,15 @@ def minilm_index(tmp_path, encoder) -> Config:
 
 
 def test_asking_with_a_model_that_has_no_vectors_is_a_clear_error(minilm_index):
-    done = run_rag("ask", "When is low tide?", "--model", MPNET, "--index-dir", str(minilm_index.index_dir))
+    done = invoke_rag("ask", "When is low tide?", "--model", MPNET, "--index-dir", str(minilm_index.index_dir))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"was built with {DEFAULT_MODEL}, not {MPNET}" in done.stderr
     assert f"run `rag index --model {MPNET}`" in done.stderr
 
 
 def test_unknown_model_names_the_known_ones(minilm_index):
-    done = run_rag("index", "--model", "bert-huge", "--seeds", str(minilm_index.seeds_dir),
-                   "--index-dir", str(minilm_index.index_dir))
+    done = invoke_rag("index", "--model", "bert-huge", "--seeds", str(minilm_index.seeds_dir),
+                      "--index-dir", str(minilm_index.index_dir))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "unknown model 'bert-huge'" in done.stderr and DEFAULT_MODEL in done.stderr and MPNET in done.stderr
 

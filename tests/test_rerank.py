@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import run_rag
+from conftest import invoke_rag
 from rag.config import RERANK_MODEL, Config
 from rag.indexer import index_seeds
 from rag.qa import QA
@@ -30,7 +30,7 @@ def _seeds(tmp_path, docs: dict[str, str]):
 def test_reranked_mode_on_an_index_without_its_vectors_says_how_to_build_them(tmp_path, encoder):
     config = Config(seeds_dir=_seeds(tmp_path, DOCS), index_dir=tmp_path / "index")
     index_seeds(config, encoder=encoder)
-    done = run_rag("ask", "When is low tide?", "--mode", "reranked", "--index-dir", str(config.index_dir))
+    done = invoke_rag("ask", "When is low tide?", "--mode", "reranked", "--index-dir", str(config.index_dir))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"run `rag index --rerank-model {RERANK_MODEL}` first" in done.stderr
 
@@ -85,8 +85,8 @@ def test_eval_compares_reranked_on_a_corpus_by_building_its_vectors_in_the_corpu
         encoding="utf-8",
     )
     index_dir = tmp_path / "index"
-    done = run_rag("eval", str(questions), "--corpus", str(corpus), "--compare", "rescored,reranked",
-                   "--index-dir", str(index_dir), "--report", str(tmp_path / "report"))
+    done = invoke_rag("eval", str(questions), "--corpus", str(corpus), "--compare", "rescored,reranked",
+                      "--index-dir", str(index_dir), "--report", str(tmp_path / "report"))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["modes"]["reranked"]["recall@1"] == 1.0

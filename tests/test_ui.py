@@ -167,8 +167,10 @@ def test_markup_in_seeds_and_questions_shows_as_text_and_never_runs(tab):
     expect(page.locator("#sources")).to_contain_text('<img src=x onerror="window.__pwned=1">', timeout=ANSWER_TIMEOUT_MS)
     sources = page.locator("#sources").inner_text()  # the title above, as text
     assert "<script>window.__pwned=2</script>" in sources  # the cited passage, as text
-    assert "![tracker](http://127.0.0.1:9/pixel.png)" in sources or "Quentin Blackwood" in sources
-    assert '<img src=x onerror="window.__pwned=4">' in page.locator("#chat").inner_text()
+    # All three zebra passages are cited (k=5); the markdown one shows its image and link as typed.
+    assert "Minutes were kept on ![tracker](http://127.0.0.1:9/pixel.png) paper and " \
+           "[signed](javascript:window.__pwned=3) weekly." in sources
+    assert '<img src=x onerror="window.__pwned=4"> ![t](/pixel.png)' in page.locator("#chat").inner_text()
     page.get_by_role("tab", name="Documents").click()
     assert '<img src=x onerror="window.__pwned=1">' in page.locator("#documents").inner_text()
     assert page.evaluate("typeof window.__pwned") == "undefined"
