@@ -52,7 +52,6 @@ def embed_text(title: str, passage_text: str) -> str:
 def index_seeds(
     config: Config,
     progress: ProgressFactory | None = None,
-    encoder: Encoder | None = None,
     rebuild: bool = False,
 ) -> IndexReport:
     """Index config.seeds_dir into config.index_dir. `progress(total)` returns a per-batch callback.
@@ -68,7 +67,7 @@ def index_seeds(
         store_path = config.store_path.with_name(config.store_path.name + ".rebuild")
         _remove_sqlite_files(store_path)
     with Store.open(store_path, create=True) as store:
-        report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, encoder, timings, started)
+        report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, timings, started)
     if rebuild:
         # The old store's journal files must not outlive it (SQLite would replay its WAL into the
         # new file); the old file itself is replaced in one rename, so a crash leaves one or the other.
@@ -80,7 +79,7 @@ def index_seeds(
     return report
 
 
-def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progress: ProgressFactory | None = None) -> int:
+def encode_missing_vectors(config: Config, progress: ProgressFactory | None = None) -> int:
     """The first phase of index_seeds alone: encode and store the vectors the seeds lack; returns how many.
 
     Readers see no change (a vector is used only once a generation that needs it is published),
@@ -88,7 +87,7 @@ def encode_missing_vectors(config: Config, encoder: Encoder | None = None, progr
     """
     loaded = _load(config)
     with Store.open(config.store_path, create=True) as store:
-        encoder = encoder or encoder_for(config, store)
+        encoder = encoder_for(config, store)
         switching = store.get_meta("model") != encoder.fingerprint
         pending = _pending(store, loaded.documents, config.max_passage_words)
         return _encode_phase(store, encoder, pending, config, progress, switching)
@@ -160,13 +159,12 @@ def _index(
     documents: list[Document],
     warnings: list[str],
     progress: ProgressFactory | None,
-    encoder: Encoder | None,
     timings: dict[str, float],
     started: float,
 ) -> tuple[IndexReport, set[str]]:
     """The work of index_seeds on an open store; also returns the FAISS files still in use."""
     mark = time.perf_counter()
-    encoder = encoder or encoder_for(config, store)
+    encoder = encoder_for(config, store)
     model = encoder.fingerprint
     switching = store.get_meta("model") != model
     pending = _pending(store, documents, config.max_passage_words)

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from embeddings import Encoder
 from rag.config import Config
 from rag.documents import SkipFile, decode, extract_text
 from rag.errors import RagError
@@ -102,7 +101,6 @@ def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, ex
 def ingest_uploads(
     config: Config,
     files: Sequence[tuple[Path, str]],
-    encoder: Encoder | None = None,
     progress: ProgressFactory | None = None,
 ) -> UploadReport:
     """Save each (temporary path, original name) into the seeds folder, then index incrementally."""
@@ -115,5 +113,5 @@ def ingest_uploads(
             refused.append(str(exc))
     if not any(not s.already_there for s in saved):
         return UploadReport(saved, refused, None)
-    report = index_seeds(config, progress=progress, encoder=encoder)
+    report = index_seeds(config, progress=progress)
     return UploadReport(saved, refused, report)

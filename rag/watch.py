@@ -12,11 +12,10 @@ import threading
 import time
 from typing import Callable
 
-from embeddings import Encoder
 from rag.config import Config
 from rag.documents import list_seed_files
 from rag.errors import RagError
-from rag.indexer import ProgressFactory, encoder_for, index_seeds
+from rag.indexer import ProgressFactory, index_seeds
 from rag.types import IndexReport
 
 Snapshot = dict[str, tuple[int, int, int]]
@@ -42,11 +41,10 @@ def watch_seeds(
     interval: float = 1.0,
     debounce: float = 2.0,
     progress: ProgressFactory | None = None,
-    encoder: Encoder | None = None,
 ) -> None:
     """Index now, then after every change once the folder has been quiet for `debounce` s, until `stop` is set.
 
-    The model is loaded once and kept (pass the UI's encoder to share it). A run that fails with a user error (no documents left,
+    The model is loaded once per process and kept (rag/models.py). A run that fails with a user error (no documents left,
     a corrupt store) is reported through `on_error` and watching goes on.
     """
     stop = stop or threading.Event()
@@ -69,8 +67,7 @@ def watch_seeds(
             pending, changed_at = current, now
         if pending != indexed and (indexed is None or now - changed_at >= debounce):
             try:
-                encoder = encoder or encoder_for(config)
-                on_report(index_seeds(config, progress=progress, encoder=encoder))
+                on_report(index_seeds(config, progress=progress))
             except RagError as exc:  # e.g. every file removed: the last generation stays
                 on_error(exc)
             indexed = pending  # changes made while indexing differ from it and trigger a new run

@@ -41,7 +41,7 @@ def seed_config(tmp_path_factory, encoder):
     from rag.indexer import index_seeds
 
     config = Config(seeds_dir=SEEDS, index_dir=tmp_path_factory.mktemp("seed-index"))
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     return config
 
 

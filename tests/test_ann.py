@@ -121,7 +121,7 @@ def test_publish_selects_the_approximate_index_past_the_threshold(tmp_path, enco
         ]
         (seeds / f"doc{d:02d}.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
     config = Config(seeds_dir=seeds, index_dir=tmp_path / "index", ann_threshold=500)
-    report = index_seeds(config, encoder=encoder)
+    report = index_seeds(config)
     assert report.passages > 624  # enough to train the IVF lists
 
     with Store.open(config.store_path) as store:

@@ -135,7 +135,7 @@ def xquad_sample(tmp_path_factory, encoder):
     for doc_id in {d for q in questions for d in q.gold_doc_ids}:
         shutil.copy(corpus / f"{doc_id}.txt", seeds / f"{doc_id}.txt")
     config = Config(seeds_dir=seeds, index_dir=tmp_path_factory.mktemp("xquad-index"))
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     qa = open_qa(config, encoder)
     yield qa, questions, seeds
     qa.close()

@@ -55,7 +55,7 @@ def test_every_bad_file_is_named_with_its_reason_and_good_files_are_indexed(tmp_
     config = Config(seeds_dir=seeds, index_dir=tmp_path / "index", max_file_bytes=1000)
     (seeds / "locked.txt").chmod(0)
     with as_file_owner():  # see tests/permissions.py: chmod 000 alone does not stop root
-        report = index_seeds(config, encoder=encoder)
+        report = index_seeds(config)
 
     expected = {
         "skipped empty.txt: empty file",
@@ -83,7 +83,7 @@ def test_size_cap_from_the_flag_and_the_environment(tmp_path, encoder):
     seeds = make_seeds(tmp_path)
     (seeds / "medium.txt").write_text("Medium file\n\n" + "tide " * 60)  # 313 bytes
     config = Config(seeds_dir=seeds, index_dir=tmp_path / "index")
-    index_seeds(config, encoder=encoder)  # everything fits the default 20 MB cap
+    index_seeds(config)  # everything fits the default 20 MB cap
     assert stored_doc_ids(config) == {"good", "notes/good", "medium"}
 
     # Nothing to encode now, so these runs never load the model.

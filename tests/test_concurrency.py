@@ -78,7 +78,7 @@ def wait_until_seen(log, generation: int, timeout: float = 60) -> None:
 def test_queries_during_reindexing_each_come_from_one_generation(tmp_path, encoder, monkeypatch):
     config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
     write_corpus(config.seeds_dir, range(DOCS), PASSAGES)
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     questions = [f"{marker(n)} note" for n in (0, 3, 6, DOCS - 1, 106)] + ["tide tables wrong"]
     stop, log = tmp_path / "stop", tmp_path / "answers.jsonl"
     reader = subprocess.Popen(
@@ -92,7 +92,7 @@ def test_queries_during_reindexing_each_come_from_one_generation(tmp_path, encod
         monkeypatch.setenv("RAG_TEST_PAUSE", "0.05")  # hold each publish open a little longer
         for step in range(STEPS):
             change(config, step)
-            index_seeds(config, encoder=encoder)
+            index_seeds(config)
             generation, answers = reference(qa, questions)
             expected[generation] = answers
             wait_until_seen(log, generation)  # so every generation is queried while the next is published
@@ -118,14 +118,14 @@ def test_a_lexical_hit_carries_its_cosine_read_inside_the_query_snapshot(tmp_pat
     # generation's when the vector was read after retrieval).
     config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
     write_corpus(config.seeds_dir, range(3), 3)
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     qa = open_qa(config, encoder)
     question = f"{marker(1)} note"
     hit = qa.retriever.search(question, mode="bm25").hits[0]  # lexical hits: no dense score
     expected = encoder.encode_query(question) @ encoder.encode([embed_text(hit.passage.title, hit.passage.text)])[0]
     assert hit.dense is None and hit.cosine == pytest.approx(float(expected), abs=1e-5) and hit.cosine > 0.2
     (config.seeds_dir / doc_name(1)).unlink()
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     assert doc_name(1).removesuffix(".txt") not in stored_doc_ids(config)
     assert qa.retriever.search(question, mode="bm25").hits[0].passage.doc_id != hit.passage.doc_id
     qa.close()
@@ -134,7 +134,7 @@ def test_a_lexical_hit_carries_its_cosine_read_inside_the_query_snapshot(tmp_pat
 def test_reads_go_on_while_a_writer_holds_the_lock_and_a_second_writer_gets_a_clear_error(tmp_path, encoder):
     config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
     write_corpus(config.seeds_dir, range(2), 3)
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     holder, other = Store.open(config.store_path), Store.open(config.store_path)
     holder.conn.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction
     other.conn.execute("PRAGMA busy_timeout = 100")  # instead of 30 s

@@ -30,7 +30,7 @@ def healthy(tmp_path_factory, encoder) -> Config:
     """An index of seeds/ built once; each test damages its own copy."""
     root = tmp_path_factory.mktemp("healthy")
     config = Config(seeds_dir=SEEDS, index_dir=root / "index")
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     return config
 
 
@@ -153,7 +153,7 @@ def test_read_only_index_is_a_clear_error_that_does_not_suggest_deleting_it(dama
     damaged.index_dir.chmod(0o555)
     try:
         with as_file_owner(), pytest.raises(StoreError) as error:
-            index_seeds(damaged, encoder=encoder)
+            index_seeds(damaged)
     finally:
         damaged.index_dir.chmod(0o755)
     assert str(error.value).startswith(f"cannot use {damaged.store_path}: attempt to write a readonly database")
@@ -162,7 +162,7 @@ def test_read_only_index_is_a_clear_error_that_does_not_suggest_deleting_it(dama
 
 def test_rebuild_replaces_a_corrupt_store(damaged, encoder):
     _garbage_pages(damaged.store_path)
-    report = index_seeds(damaged, encoder=encoder, rebuild=True)  # what `rag index --rebuild` runs
+    report = index_seeds(damaged, rebuild=True)  # what `rag index --rebuild` runs
     assert (report.new, report.published) == (1, True)
     assert check_index(damaged) == []
     assert not list(damaged.index_dir.glob("store.sqlite.rebuild*"))
@@ -175,5 +175,5 @@ def test_rebuild_killed_before_its_swap_leaves_the_old_index(healthy, damaged, e
                    env={"RAG_TEST_KILL_AT": "before_commit"})
     assert done.returncode == -9  # SIGKILL, while the fresh store was complete but not yet swapped in
     assert check_index(damaged) == [] and results(damaged, encoder, []) == expected
-    index_seeds(damaged, encoder=encoder, rebuild=True)  # a later rebuild starts over and finishes
+    index_seeds(damaged, rebuild=True)  # a later rebuild starts over and finishes
     assert check_index(damaged) == [] and not list(damaged.index_dir.glob("store.sqlite.rebuild*"))

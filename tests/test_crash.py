@@ -42,7 +42,7 @@ GENERAL = "harbour lantern signal compass"
 def corpus(tmp_path, encoder) -> Config:
     config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
     write_corpus(config.seeds_dir, range(DOCS), PASSAGES)
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     return config
 
 
@@ -144,7 +144,7 @@ def test_kills_at_random_moments_and_fixed_points_leave_one_whole_generation(cor
         questions = [GENERAL, f"{marker(n)} note"]
         _, before = answers(corpus, encoder, questions)  # the committed generation, asked the new questions
         if how != "after_encoding":
-            encode_missing_vectors(corpus, encoder=encoder)  # the run will find every vector it needs
+            encode_missing_vectors(corpus)  # the run will find every vector it needs
         if how == "random":
             killed, phase = run_and_kill(corpus, {"RAG_TEST_PAUSE": str(PAUSE)}, "rag-test: at documents_loaded",
                                          rng.uniform(0, 5 * PAUSE))
@@ -170,7 +170,7 @@ def test_kills_at_random_moments_and_fixed_points_leave_one_whole_generation(cor
         if how == "before_commit":  # the next generation's FAISS file is on disk, uncommitted
             assert rag_ask_cites(corpus, questions) == (after_kill_generation, [set(a) for a in after_kill])
 
-        completed = index_seeds(corpus, encoder=encoder)  # the next run finishes the job
+        completed = index_seeds(corpus)  # the next run finishes the job
         faiss_files.add(len(index_status(corpus)["faiss_files"]))
         if how == "after_encoding" and killed:
             assert completed.encoded == 0, "vectors committed before the kill were encoded again"

@@ -26,7 +26,7 @@ def corpus(tmp_path_factory, encoder) -> Config:
     root = tmp_path_factory.mktemp("incremental")
     config = Config(seeds_dir=root / "seeds", index_dir=root / "index")
     write_corpus(config.seeds_dir, range(DOCS), PASSAGES)
-    first = index_seeds(config, encoder=encoder)
+    first = index_seeds(config)
     assert (first.passages, first.encoded) == (DOCS * PASSAGES, DOCS * PASSAGES)
     return config
 
@@ -61,7 +61,7 @@ def run_in_terminal(args: list[str]) -> str:
 
 def test_unchanged_corpus_encodes_nothing_and_keeps_the_generation(corpus, encoder):
     before = index_status(corpus)["generation"]
-    report = index_seeds(corpus, encoder=encoder)
+    report = index_seeds(corpus)
     assert (report.encoded, report.new, report.changed, report.deleted) == (0, 0, 0, 0)
     assert not report.published and report.generation == before
 
@@ -91,7 +91,7 @@ def test_changing_one_paragraph_encodes_only_that_paragraph(corpus, encoder, qa)
     path.write_text("\n\n".join(paragraphs), encoding="utf-8")
     passages_before = qa.retriever.store.counts()["passages"]
 
-    report = index_seeds(corpus, encoder=encoder)
+    report = index_seeds(corpus)
 
     assert (report.changed, report.new, report.deleted, report.encoded) == (1, 0, 0, 1)
     assert report.passages == passages_before
@@ -113,7 +113,7 @@ def test_deleted_document_leaves_lexical_and_dense_results(corpus, encoder, qa):
     passages_before = qa.retriever.store.counts()["passages"]
 
     path.unlink()
-    report = index_seeds(corpus, encoder=encoder)
+    report = index_seeds(corpus)
 
     assert (report.deleted, report.encoded, report.passages) == (1, 0, passages_before - PASSAGES)
     for mode, question in [("bm25", marker(n)), ("dense", probe), ("hybrid", probe), ("rrf", marker(n))]:

@@ -100,7 +100,7 @@ def test_a_store_from_before_migrations_is_adopted_in_place_and_nothing_is_re_en
         assert store.vector_counts() == {encoder.fingerprint: vectors}
     assert not has_table(config.store_path, "_migrations")  # and wrote nothing
 
-    report = index_seeds(config, encoder=encoder)
+    report = index_seeds(config)
 
     assert (report.unchanged, report.new, report.encoded, report.published) == (3, 0, 0, True)
     assert recorded(config.store_path) == ["m001_initial"]

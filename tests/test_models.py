@@ -8,7 +8,6 @@ import importlib.metadata
 import pytest
 
 from conftest import invoke_rag
-from rag import models
 from rag.config import DEFAULT_MODEL, Config
 from rag.indexer import index_seeds
 from rag.qa import QA
@@ -37,7 +36,7 @@ def minilm_index(tmp_path, encoder) -> Config:
     for name, text in DOCS.items():
         (seeds / name).write_text(text, encoding="utf-8")
     config = Config(seeds_dir=seeds, index_dir=tmp_path / "index")
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     return config
 
 
@@ -59,8 +58,7 @@ def test_unknown_model_names_the_known_ones(minilm_index):
 def test_switching_models_keeps_both_vector_sets_and_switching_back_encodes_nothing(minilm_index, encoder):
     passages = index_status(minilm_index)["passages"]
     open_before = QA(minilm_index)  # like the chat page, open while the model is switched
-    mpnet = models.encoder(MPNET)
-    switched = index_seeds(minilm_index.replace(model=MPNET), encoder=mpnet)
+    switched = index_seeds(minilm_index.replace(model=MPNET))
     assert (switched.encoded, switched.published) == (passages, True)
     status = index_status(minilm_index)
     assert status["model"].startswith(f"{MPNET}@") and status["dimension"] == 768
@@ -80,6 +78,6 @@ def test_switching_models_keeps_both_vector_sets_and_switching_back_encodes_noth
     finally:
         qa.close()
 
-    back = index_seeds(minilm_index.replace(model=DEFAULT_MODEL), encoder=encoder)
+    back = index_seeds(minilm_index.replace(model=DEFAULT_MODEL))
     assert (back.encoded, back.published) == (0, True)
     assert index_status(minilm_index)["dimension"] == 384 and check_index(minilm_index) == []

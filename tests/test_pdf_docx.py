@@ -91,7 +91,7 @@ def indexed(tmp_path_factory, encoder):
     for name, data in BAD_FILES.items():
         (seeds / name).write_bytes(data)
     config = Config(seeds_dir=seeds, index_dir=root / "index")
-    return config, index_seeds(config, encoder=encoder)
+    return config, index_seeds(config)
 
 
 def stored_text(config: Config, doc_id: str) -> str:
@@ -179,7 +179,7 @@ def write(tmp_path: Path, data: bytes, name: str) -> Path:
 
 def test_an_uploaded_pdf_is_indexed_and_cited_by_page(tmp_path, seeds_copy, encoder):
     config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
-    report = ingest_uploads(config, [(write(tmp_path, make_pdf(REPORT_PAGES), "x"), "Annual Report.pdf")], encoder=encoder)
+    report = ingest_uploads(config, [(write(tmp_path, make_pdf(REPORT_PAGES), "x"), "Annual Report.pdf")])
     assert [s.path.name for s in report.saved] == ["Annual_Report.pdf"] and report.refused == []
     assert report.index.new == 2 and report.index.warnings == ()
     qa = open_qa(config, encoder)

@@ -29,7 +29,7 @@ def _seeds(tmp_path, docs: dict[str, str]):
 
 def test_reranked_mode_on_an_index_without_its_vectors_says_how_to_build_them(tmp_path, encoder):
     config = Config(seeds_dir=_seeds(tmp_path, DOCS), index_dir=tmp_path / "index")
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     done = invoke_rag("ask", "When is low tide?", "--mode", "reranked", "--index-dir", str(config.index_dir))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"run `rag index --rerank-model {RERANK_MODEL}` first" in done.stderr
@@ -37,19 +37,19 @@ def test_reranked_mode_on_an_index_without_its_vectors_says_how_to_build_them(tm
 
 def test_rerank_vectors_are_encoded_once_and_follow_new_documents(tmp_path, encoder):
     config = Config(seeds_dir=_seeds(tmp_path, DOCS), index_dir=tmp_path / "index")
-    first = index_seeds(config, encoder=encoder)
+    first = index_seeds(config)
     # Added to an existing index: only mpnet's vectors are encoded; the documents did not change,
     # so no new generation is needed.
-    with_rerank = index_seeds(config.replace(rerank_model=RERANK_MODEL), encoder=encoder)
+    with_rerank = index_seeds(config.replace(rerank_model=RERANK_MODEL))
     assert (with_rerank.encoded, with_rerank.published) == (first.passages, False)
     status = index_status(config)
     assert status["rerank_model"].startswith(f"{RERANK_MODEL}@")
     assert sorted(status["vector_sets"].values()) == [first.passages, first.passages]
 
     # Later runs need no flag: the index remembers its re-ranking model.
-    assert index_seeds(config, encoder=encoder).encoded == 0
+    assert index_seeds(config).encoded == 0
     _seeds(tmp_path, {"bells.txt": "Bells\n\nThe chapel bell rings at noon.\n"})
-    added = index_seeds(config, encoder=encoder)
+    added = index_seeds(config)
     assert (added.new, added.encoded) == (1, 2 * (added.passages - first.passages))
 
     qa = QA(config)

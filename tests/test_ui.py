@@ -58,7 +58,7 @@ def app(tmp_path_factory, encoder):
     shutil.copytree(SEEDS, seeds)
     (seeds / "zebra.txt").write_text(XSS_SEED, encoding="utf-8")
     config = Config(seeds_dir=seeds, index_dir=root / "index")
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     backend = Backend(config)
     backend.warm_up()
     demo, url = start(backend, port=free_port())

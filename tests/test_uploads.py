@@ -86,12 +86,12 @@ def test_uploaded_file_is_indexed_and_answerable(tmp_path, seeds_copy, encoder):
     from rag.indexer import index_seeds
 
     config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
-    first = index_seeds(config, encoder=encoder)
+    first = index_seeds(config)
     qa = open_qa(config, encoder)
     try:
         text = b"Orchard notes\n\nThe quince orchard at Little Wenlock was planted by Harriet Ambleside in 1911.\n"
         report = ingest_uploads(
-            config, [(write(tmp_path, text), "orchard.txt"), (write(tmp_path, PNG, "p"), "photo.txt")], encoder=encoder
+            config, [(write(tmp_path, text), "orchard.txt"), (write(tmp_path, PNG, "p"), "photo.txt")]
         )
         assert [s.path.name for s in report.saved] == ["orchard.txt"]
         assert len(report.refused) == 1 and "photo.txt" in report.refused[0]
@@ -106,6 +106,6 @@ def test_uploaded_file_is_indexed_and_answerable(tmp_path, seeds_copy, encoder):
 
 def test_refused_uploads_do_not_reindex(tmp_path, seeds_copy, encoder):
     config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
-    report = ingest_uploads(config, [(write(tmp_path, PNG), "photo.txt")], encoder=encoder)
+    report = ingest_uploads(config, [(write(tmp_path, PNG), "photo.txt")])
     assert report.index is None and report.saved == []
     assert not config.store_path.exists()

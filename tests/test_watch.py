@@ -24,7 +24,7 @@ def test_watch_indexes_each_quiet_change_once(tmp_path, encoder):
     watcher = threading.Thread(
         target=watch_seeds,
         kwargs=dict(config=config, on_report=events.put, on_error=events.put, stop=stop, interval=0.05,
-                    debounce=1.0, encoder=encoder),
+                    debounce=1.0),
     )
     watcher.start()
     try:
@@ -73,7 +73,7 @@ def test_rag_index_watch_reindexes_on_change_and_stops_on_ctrl_c(tmp_path, encod
 
     config = Config(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
     write_corpus(config.seeds_dir, range(3), 3)
-    index_seeds(config, encoder=encoder)  # so the watcher has nothing to encode: no model to load
+    index_seeds(config)  # so the watcher has nothing to encode: no model to load
     proc = subprocess.Popen(
         [RAG, "index", "--watch", "--debounce", "0.3", "--seeds", str(config.seeds_dir),
          "--index-dir", str(config.index_dir)],
