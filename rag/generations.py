@@ -40,21 +40,21 @@ def faiss_path(index_dir: Path, generation: int) -> Path:
     return index_dir / f"{FAISS_PREFIX}{generation}.index"
 
 
-def rebuild_from_store(store: Store, config: Config, model: str | None = None) -> faiss.Index:
+def rebuild_from_store(store: Store, config: Config, fingerprint: str | None = None) -> faiss.Index:
     """The FAISS index of every passage's stored vector under `model` (default: the published
     generation's), flat or approximate as config.ann_threshold says."""
-    if model is None:
-        model, dim = store.get_meta("model"), int(store.get_meta("dim"))
+    if fingerprint is None:
+        fingerprint, dim = store.get_meta("model"), int(store.get_meta("dim"))
     else:
-        dim = store.vector_dim(model)
-    ids, vectors = store.passage_vectors(model, dim)
+        dim = store.vector_dim(fingerprint)
+    ids, vectors = store.passage_vectors(fingerprint, dim)
     return faiss_index.build(ids, vectors, dim, ann_threshold=config.ann_threshold, ann_nprobe=config.ann_nprobe)
 
 
-def verified_manifest(store: Store, config: Config, model: str, warnings: list[str]) -> IndexManifest | None:
+def verified_manifest(store: Store, config: Config, fingerprint: str, warnings: list[str]) -> IndexManifest | None:
     """The published generation's files if the next one can build on them, else None (with a warning if damaged)."""
     manifest = store.faiss_info()
-    if manifest is None or store.get_meta("model") != model:
+    if manifest is None or store.get_meta("model") != fingerprint:
         return None
     try:
         faiss_index.verify(config.index_dir, manifest)
@@ -67,7 +67,7 @@ def verified_manifest(store: Store, config: Config, model: str, warnings: list[s
 def publish(
     store: Store,
     config: Config,
-    model: str,
+    fingerprint: str,
     model_name: str,
     added: Collection[int],
     removed: Collection[int],
@@ -81,7 +81,7 @@ def publish(
     generation to build on (from verified_manifest), `passages` the store's passage count.
     """
     generation = max(store.generation, _highest_faiss_generation(config.index_dir)) + 1
-    dim = store.vector_dim(model)
+    dim = store.vector_dim(fingerprint)
     path = faiss_path(config.index_dir, generation)
     if previous is not None and previous.count != passages - len(added) + len(removed):
         warnings.append(
@@ -91,7 +91,7 @@ def publish(
         previous = None
     if previous is not None and _fits_delta(previous, added, removed):
         # Small change: only the added vectors go to a new file; the rest is the previous files.
-        delta_index = faiss_index.build(*store.passage_vectors(model, dim, ids=added), dim) if added else None
+        delta_index = faiss_index.build(*store.passage_vectors(fingerprint, dim, ids=added), dim) if added else None
         crash_point("before_faiss_replace")
         delta = faiss_index.write_atomic(delta_index, path) if delta_index is not None else None
         crash_point("after_faiss_replace")
@@ -99,21 +99,21 @@ def publish(
     else:
         # `previous` came from verified_manifest, which has just checked the files' checksums.
         base = faiss_index.load_verified(config.index_dir, previous, checksummed=True) if previous is not None else None
-        index = _next_index(store, config, model, dim, added, removed, base, warnings)
+        index = _next_index(store, config, fingerprint, dim, added, removed, base, warnings)
         crash_point("before_faiss_replace")
         manifest = IndexManifest((faiss_index.write_atomic(index, path),))
         crash_point("after_faiss_replace")
-    record_generation(store, config, generation, manifest, model, model_name, dim)
+    record_generation(store, config, generation, manifest, fingerprint, model_name, dim)
     return generation
 
 
 def record_generation(
-    store: Store, config: Config, generation: int, manifest: IndexManifest, model: str, model_name: str, dim: int
+    store: Store, config: Config, generation: int, manifest: IndexManifest, fingerprint: str, model_name: str, dim: int
 ) -> None:
     """Point the store at a written generation: its FAISS files and the meta keys the retriever
     reads (model fingerprint and name, dimension). The caller commits."""
     store.set_faiss_info(manifest)
-    meta = {"generation": generation, "model": model, "model_name": model_name, "dim": dim,
+    meta = {"generation": generation, "model": fingerprint, "model_name": model_name, "dim": dim,
             "indexed_at": time.time(), "config": config.to_json()}
     for key, value in meta.items():
         store.set_meta(key, str(value))
@@ -132,7 +132,7 @@ def _fits_delta(previous: IndexManifest, added: Collection[int], removed: Collec
 def _next_index(
     store: Store,
     config: Config,
-    model: str,
+    fingerprint: str,
     dim: int,
     added: Collection[int],
     removed: Collection[int],
@@ -144,12 +144,12 @@ def _next_index(
     count = 0 if previous is None else previous.ntotal - len(removed) + len(added)
     if previous is not None and previous.d == dim and ann.suits(previous, count, config.ann_threshold):
         faiss_index.remove(previous, np.fromiter(removed, dtype=np.int64))
-        faiss_index.add(previous, *store.passage_vectors(model, dim, ids=added))
+        faiss_index.add(previous, *store.passage_vectors(fingerprint, dim, ids=added))
         # Passage ids only grow (AUTOINCREMENT), so this is the id order a full rebuild gives.
         if np.array_equal(faiss_index.ids_of(previous), store.passage_ids()):
             return previous
         warnings.append("the previous FAISS index did not hold exactly the store's passages; rebuilt from the stored vectors")
-    return rebuild_from_store(store, config, model)
+    return rebuild_from_store(store, config, fingerprint)
 
 
 def _highest_faiss_generation(index_dir: Path) -> int:

@@ -142,15 +142,15 @@ def _encode_phase(
 ) -> int:
     """Vectors first, in their own small commits: harmless to readers, kept if the run dies.
     `switching` (first run or another model): unchanged documents need this model's vectors too."""
-    model = encoder.fingerprint
+    fingerprint = encoder.fingerprint
     texts = dict(pending.texts)
     if switching:
         texts.update(
             (embed_hash, embed_text(title, text))
-            for embed_hash, doc_id, title, text in store.passages_missing_vectors(model)
+            for embed_hash, doc_id, title, text in store.passages_missing_vectors(fingerprint)
             if doc_id in pending.unchanged
         )
-    return _encode_missing(store, encoder, model, texts, progress, config.encode_batch_size)
+    return _encode_missing(store, encoder, fingerprint, texts, progress, config.encode_batch_size)
 
 
 def _index(
@@ -165,8 +165,8 @@ def _index(
     """The work of index_seeds on an open store; also returns the FAISS files still in use."""
     mark = time.perf_counter()
     encoder = encoder_for(config, store)
-    model = encoder.fingerprint
-    switching = store.get_meta("model") != model
+    fingerprint = encoder.fingerprint
+    switching = store.get_meta("model") != fingerprint
     pending = _pending(store, documents, config.max_passage_words)
     encoded = _encode_phase(store, encoder, pending, config, progress, switching)
     reranker = rerank_encoder_for(config, store)
@@ -180,20 +180,20 @@ def _index(
         changes = _apply_changes(store, documents, config.max_passage_words, pending.splits)
         # Another writer may have changed documents since the pre-read above; encode what its
         # changes need here (rare and small), so the generation never lacks a vector.
-        encoded += _encode_late(store, encoder, model, changes, switching)
+        encoded += _encode_late(store, encoder, fingerprint, changes, switching)
         if reranker is not None:
             encoded += _encode_late(store, reranker, reranker.fingerprint, changes, rerank_switching)
             # Recorded with the passages they cover, so a reader of this snapshot finds them all.
             store.set_meta("rerank_model", reranker.fingerprint)
             store.set_meta("rerank_model_name", reranker.name)
         store.prune_vectors(changes.removed.values())
-        previous = generations.verified_manifest(store, config, model, warnings)
+        previous = generations.verified_manifest(store, config, fingerprint, warnings)
         generation, published = store.generation, False
         timings["apply"] = time.perf_counter() - mark
         mark = time.perf_counter()
         counts = store.counts()  # publishing writes only FAISS files and meta: the counts stand
         if changes.any or previous is None:
-            generation = generations.publish(store, config, model, encoder.name, changes.added, changes.removed,
+            generation = generations.publish(store, config, fingerprint, encoder.name, changes.added, changes.removed,
                                              previous, warnings, counts["passages"])
             published = True
         in_use = store.faiss_files_in_use()
@@ -202,7 +202,7 @@ def _index(
     report = IndexReport(
         documents=counts["documents"], new=changes.new, changed=changes.changed, unchanged=changes.unchanged,
         deleted=changes.deleted, passages=counts["passages"], encoded=encoded,
-        seconds=time.perf_counter() - started, generation=generation, published=published, model=model,
+        seconds=time.perf_counter() - started, generation=generation, published=published, fingerprint=fingerprint,
         warnings=tuple(warnings), timings=timings,
     )
     return report, in_use
@@ -234,9 +234,9 @@ def encode_chunk(batch: int) -> int:
 
 
 def _encode_missing(
-    store: Store, encoder: Encoder, model: str, texts: dict[str, str], progress: ProgressFactory | None, batch: int
+    store: Store, encoder: Encoder, fingerprint: str, texts: dict[str, str], progress: ProgressFactory | None, batch: int
 ) -> int:
-    have = store.has_vectors(model, texts)
+    have = store.has_vectors(fingerprint, texts)
     missing = [h for h in texts if h not in have]
     if not missing:
         return 0
@@ -246,7 +246,7 @@ def _encode_missing(
         chunk = missing[i : i + step]
         vectors = encoder.encode([texts[h] for h in chunk], progress=tick)
         with store.transaction():
-            store.put_vectors(model, chunk, vectors)
+            store.put_vectors(fingerprint, chunk, vectors)
         crash_point("vectors_committed")
     return len(missing)
 
@@ -276,16 +276,16 @@ def _apply_changes(store: Store, documents: list[Document], max_words: int, spli
     return changes
 
 
-def _encode_late(store: Store, encoder: Encoder, model: str, changes: _Changes, switching: bool) -> int:
+def _encode_late(store: Store, encoder: Encoder, fingerprint: str, changes: _Changes, switching: bool) -> int:
     """Encode, inside the transaction, passages that still have no vector (normally none)."""
-    have = store.has_vectors(model, changes.texts)
+    have = store.has_vectors(fingerprint, changes.texts)
     texts = {h: t for h, t in changes.texts.items() if h not in have}
     if switching:
-        texts.update((h, embed_text(title, text)) for h, _, title, text in store.passages_missing_vectors(model))
+        texts.update((h, embed_text(title, text)) for h, _, title, text in store.passages_missing_vectors(fingerprint))
     if not texts:
         return 0
     hashes = list(texts)
-    store.put_vectors(model, hashes, encoder.encode([texts[h] for h in hashes]))
+    store.put_vectors(fingerprint, hashes, encoder.encode([texts[h] for h in hashes]))
     return len(hashes)
 
 

@@ -167,8 +167,8 @@ class Fetch:
         cosine_of = dict(dense_of)
         missing = [pid for pid in passages if pid not in dense_of]
         if query.vector is not None and missing:
-            model = self.store.get_meta("model")
-            ids, vectors = self.store.passage_vectors(model, int(self.store.get_meta("dim")), missing)
+            fingerprint = self.store.get_meta("model")
+            ids, vectors = self.store.passage_vectors(fingerprint, int(self.store.get_meta("dim")), missing)
             cosine_of.update(zip(ids.tolist(), (vectors @ query.vector).tolist()))
         query.hits = [
             Hit(passages[pid], score, dense_of.get(pid), lexical_of.get(pid), cosine_of.get(pid))
@@ -203,9 +203,9 @@ class Rerank:
     def run(self, query: Query) -> None:
         store = self.retriever.store
         vector = self.retriever.reranker().encode_query(query.question)
-        model = store.get_meta("rerank_model")
+        fingerprint = store.get_meta("rerank_model")
         ids = [h.passage.id for h in query.hits[: self.depth]]
-        found, vectors = store.passage_vectors(model, store.vector_dim(model), ids)
+        found, vectors = store.passage_vectors(fingerprint, store.vector_dim(fingerprint), ids)
         query.hits = rerank(query.hits, vector, dict(zip(found.tolist(), vectors)), self.depth, self.weight)
 
 

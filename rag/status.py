@@ -59,8 +59,8 @@ def check_index(config: Config) -> list[str]:
                 problems.append(f"FAISS holds {index.ntotal} vectors but the store has {len(ids)} passages")
             elif not np.array_equal(np.sort(faiss_index.ids_of(index)), ids):
                 problems.append("FAISS holds vectors for passages the store does not have: run `rag index --rebuild`")
-            model = store.get_meta("model")
-            missing = store.passages_missing_vectors(model)
+            fingerprint = store.get_meta("model")
+            missing = store.passages_missing_vectors(fingerprint)
             if missing:
-                problems.append(f"{len(missing)} passages have no vector for {model}: run `rag index`")
+                problems.append(f"{len(missing)} passages have no vector for {fingerprint}: run `rag index`")
     return problems

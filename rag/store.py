@@ -298,23 +298,23 @@ class Store:
         }  # vectors: vector_counts(), per model
 
     # -- vectors -----------------------------------------------------------------------------
-    def passages_missing_vectors(self, model: str) -> list[tuple[str, str, str, str]]:
-        """(embed_hash, doc_id, title, passage text) of passages with no vector under `model`, one per hash."""
+    def passages_missing_vectors(self, fingerprint: str) -> list[tuple[str, str, str, str]]:
+        """(embed_hash, doc_id, title, passage text) of passages with no vector under `fingerprint`, one per hash."""
         return self.conn.execute(
             """SELECT p.embed_hash, p.doc_id, d.title, p.text FROM passages p JOIN documents d ON d.doc_id = p.doc_id
                WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.model=? AND v.embed_hash=p.embed_hash)
                GROUP BY p.embed_hash""",
-            (model,),
+            (fingerprint,),
         ).fetchall()
 
-    def has_vectors(self, model: str, hashes: Iterable[str]) -> set[str]:
+    def has_vectors(self, fingerprint: str, hashes: Iterable[str]) -> set[str]:
         sql = "SELECT embed_hash FROM vectors WHERE model=? AND embed_hash IN ({marks})"
-        return {h for (h,) in self._select_in(sql, (model,), list(hashes))}
+        return {h for (h,) in self._select_in(sql, (fingerprint,), list(hashes))}
 
-    def put_vectors(self, model: str, hashes: list[str], vectors: np.ndarray) -> None:
+    def put_vectors(self, fingerprint: str, hashes: list[str], vectors: np.ndarray) -> None:
         self.conn.executemany(
             "INSERT OR REPLACE INTO vectors(model, embed_hash, vector) VALUES (?,?,?)",
-            ((model, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)),
+            ((fingerprint, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)),
         )
 
     def prune_vectors(self, hashes: Iterable[str]) -> None:
@@ -329,26 +329,26 @@ class Store:
         rows = self.conn.execute("SELECT id FROM passages ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def passage_vectors(self, model: str, dim: int, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def passage_vectors(self, fingerprint: str, dim: int, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of every passage (or of `ids`), in id order; StoreError if a vector is missing."""
         sql = """SELECT p.id, v.vector FROM passages p
                  LEFT JOIN vectors v ON v.model=? AND v.embed_hash=p.embed_hash"""
         if ids is None:
-            rows = self.conn.execute(sql + " ORDER BY p.id", (model,)).fetchall()
+            rows = self.conn.execute(sql + " ORDER BY p.id", (fingerprint,)).fetchall()
         else:
             # Sorted, so the chunks' rows come out in id order too.
-            rows = self._select_in(sql + " WHERE p.id IN ({marks}) ORDER BY p.id", (model,), sorted(int(i) for i in ids))
+            rows = self._select_in(sql + " WHERE p.id IN ({marks}) ORDER BY p.id", (fingerprint,), sorted(int(i) for i in ids))
         ids_out = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if any(r[1] is None for r in rows):
-            raise StoreError(f"{self.path}: some passages have no {model} vector; run `rag index --model ...`")
+            raise StoreError(f"{self.path}: some passages have no {fingerprint} vector; run `rag index --model ...`")
         blob = b"".join(r[1] for r in rows)
         vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
         return ids_out, vectors
 
-    def vector_dim(self, model: str) -> int:
-        row = self.conn.execute("SELECT length(vector) FROM vectors WHERE model=? LIMIT 1", (model,)).fetchone()
+    def vector_dim(self, fingerprint: str) -> int:
+        row = self.conn.execute("SELECT length(vector) FROM vectors WHERE model=? LIMIT 1", (fingerprint,)).fetchone()
         if row is None:
-            raise StoreError(f"{self.path} holds no vectors for model {model}")
+            raise StoreError(f"{self.path} holds no vectors for model {fingerprint}")
         return row[0] // 4
 
     def vector_counts(self) -> dict[str, int]:

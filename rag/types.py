@@ -59,7 +59,7 @@ class IndexReport:
     seconds: float
     generation: int
     published: bool  # False when nothing changed and the current generation was kept
-    model: str  # fingerprint of the model whose vectors the generation holds
+    fingerprint: str  # of the model whose vectors the generation holds (name@weights-hash)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
