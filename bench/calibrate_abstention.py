@@ -28,7 +28,7 @@ from rag.config import ANSWERERS, Config
 from rag.confidence import SIGNALS
 from rag.evaluate import load_questions
 from rag.qa import QA
-from rag.retrieve import Rescore
+from rag.retrieve import SentenceRescore
 
 
 def examples(qa: QA, answerer: str, question: str, gold_docs: set[str], k: int) -> list[tuple[list[float], int]]:
@@ -42,7 +42,7 @@ def examples(qa: QA, answerer: str, question: str, gold_docs: set[str], k: int) 
     for drop, answerable in ((set(), 1), (gold_docs, 0)):
         query = replace(retrieved, hits=[h for h in retrieved.hits if h.passage.doc_id not in drop], timings={})
         if rescored:
-            Rescore(config.rescore_depth, config.rescore_weight).run(query)
+            SentenceRescore(config.rescore_depth, config.rescore_weight).run(query)
         query.hits = query.hits[:k]
         pipeline.run(answering, query)
         if query.extracted is not None:

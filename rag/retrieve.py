@@ -178,7 +178,7 @@ class Fetch:
 
 
 @dataclass
-class Rescore:
+class SentenceRescore:
     """The top `depth` hits re-ranked by their best sentence's overlap with the question
     (rag/sentences.py): xquad_en doc recall@1 .949 -> .964."""
 
@@ -191,7 +191,7 @@ class Rescore:
 
 
 @dataclass
-class Rerank:
+class EncoderRerank:
     """The top `depth` hits also scored by a larger bi-encoder's cosine (the opt-in "reranked"
     mode): its question vector, and the passages' vectors `rag index --rerank-model` stored."""
 
@@ -223,9 +223,9 @@ def retrieval_stages(mode: str, retriever: Retriever) -> list[Stage]:
     method = "hybrid" if rescored else mode
     stages += [Fuse(method, config.dense_weight, config.rescore_depth if rescored else 0), Fetch(retriever.store)]
     if rescored:
-        stages.append(Rescore(config.rescore_depth, config.rescore_weight))
+        stages.append(SentenceRescore(config.rescore_depth, config.rescore_weight))
     if mode == "reranked":
-        stages.append(Rerank(retriever, config.rescore_depth, config.rerank_weight))
+        stages.append(EncoderRerank(retriever, config.rescore_depth, config.rerank_weight))
     return stages
 
 
