@@ -13,6 +13,7 @@ The answer text is always a verbatim slice of the cited document:
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,10 @@ class Answer:
             "generation": self.generation,
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+    def to_json(self) -> str:
+        """One line of `rag ask --json` (the chat page's `/ask` API returns the same text)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | 
             for q in batch:
                 answer = qa.ask(q, k=k, mode=mode)
                 if as_json:
-                    click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+                    click.echo(answer.to_json())
                 else:
                     click.echo(format_answer(answer))
         finally:

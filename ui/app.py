@@ -7,7 +7,7 @@ Every UI event is private; only `/ask` is callable by API clients.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 
@@ -79,14 +79,18 @@ def build_app(backend: Backend) -> gr.Blocks:
             lines = [f"error: {exc}"]
         return render.message_list(lines), documents()
 
-    def ask(question: str, k: int = config.k, mode: str = config.mode) -> dict[str, Any]:
-        """Answer a question from the indexed documents: the same JSON as `rag ask --json`."""
+    def ask(question: str, k: int = config.k, mode: str = config.mode) -> str:
+        """Answer a question from the indexed documents: the JSON text `rag ask --json` prints.
+
+        Text, not a dict: gradio_client (2.x, protocol sse_v3) downloads any dict in a result
+        that has a string "path" key as a file (utils.is_file_obj), and every citation has one.
+        """
         if mode not in MODES:
             raise gr.Error(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not 1 <= int(k) <= MAX_K:
             raise gr.Error(f"k must be between 1 and {MAX_K}, not {k}")
         try:
-            return backend.ask(question, k=int(k), mode=mode).to_dict()
+            return backend.ask(question, k=int(k), mode=mode).to_json()
         except RagError as exc:
             raise gr.Error(str(exc)) from None
 
