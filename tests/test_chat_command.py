@@ -62,7 +62,7 @@ def test_chat_on_a_taken_port_says_so(seed_config):
                          "--seeds", str(seed_config.seeds_dir), timeout=180)
     assert result.returncode == 1
     assert f"rag: error: cannot serve on 127.0.0.1:{port}" in result.stderr
-    assert "pass another --port" in result.stderr
+    assert f"pass another --port (make chat CHAT_PORT={port + 1} with make)" in result.stderr
     assert "Traceback" not in result.stderr
 
 

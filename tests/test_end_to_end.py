@@ -17,7 +17,7 @@ def indexed(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("cli-index")
     result = run_rag("index", "--seeds", str(SEEDS), "--index-dir", str(index_dir))
     assert result.returncode == 0, result.stderr
-    return index_dir, result.stdout
+    return index_dir, result
 
 
 def ask_json(index_dir, question, *extra):
@@ -27,8 +27,16 @@ def ask_json(index_dir, question, *extra):
 
 
 def test_index_reports_what_it_did(indexed):
-    _, out = indexed
-    assert "1 documents (1 new" in out and "31 passages, 31 encoded" in out
+    _, result = indexed
+    assert "1 documents (1 new" in result.stdout and "31 passages, 31 encoded" in result.stdout
+    assert result.stderr == ""  # stdout is not a terminal: no encoding bar, and no "Loading weights" bar
+
+
+def test_a_successful_ask_prints_nothing_on_stderr(indexed):
+    index_dir, _ = indexed
+    result = run_rag("ask", "Who succeeded Stoltenberg?", "--index-dir", str(index_dir))
+    assert result.returncode == 0 and result.stdout.startswith("Mark Rutte\n")
+    assert result.stderr == ""  # transformers drew "Loading weights 100%|███|" here
 
 
 def test_first_citation_is_the_passage_that_answers_with_exact_offsets(indexed):

@@ -177,13 +177,21 @@ def test_markup_in_seeds_and_questions_shows_as_text_and_never_runs(tab):
     assert tab.external_requests() == []
 
 
-def test_overlong_question_gets_a_clear_message(tab):
+def test_overlong_question_gets_a_clear_message(tab, capfd):
     page = tab.page
     ask_in_page(page, "Why " + "a" * 2500)
     assert "the question is 2,504 characters; the limit is 2,000" in last_reply(page)
+    assert refusals(capfd) == ["rag chat: refused: the question is 2,504 characters; the limit is 2,000"]
 
 
-def test_ask_endpoint_returns_the_rag_ask_json(app):
+def refusals(capfd) -> list[str]:
+    """The server's stderr lines about refused requests, checked to hold no traceback."""
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if "refused" in line]
+
+
+def test_ask_endpoint_returns_the_rag_ask_json(app, capfd):
     import json
 
     from gradio_client import Client
@@ -202,6 +210,7 @@ def test_ask_endpoint_returns_the_rag_ask_json(app):
         client.predict("x" * 2001, api_name="/ask")
     with pytest.raises(Exception, match="unknown mode 'fast'"):
         client.predict("When was NATO created?", 2, "fast", api_name="/ask")
+    assert [line.split(": ")[2][:14] for line in refusals(capfd)] == ["the question i", "unknown mode '"]
 
 
 def test_only_ask_is_a_public_endpoint(app):

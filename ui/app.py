@@ -6,6 +6,7 @@ Every UI event is private; only `/ask` is callable by API clients.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +43,7 @@ def build_app(backend: Backend) -> gr.Blocks:
         try:
             turn = backend.chat(question, turns[-HISTORY_TURNS:], k=int(k), mode=mode)
         except RagError as exc:
+            _log_refusal(str(exc))
             shown = question.strip()
             if len(shown) > SHOWN_QUESTION_CHARS:
                 shown = shown[:SHOWN_QUESTION_CHARS] + "…"
@@ -86,13 +88,13 @@ def build_app(backend: Backend) -> gr.Blocks:
         that has a string "path" key as a file (utils.is_file_obj), and every citation has one.
         """
         if mode not in MODES:
-            raise gr.Error(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+            raise _refuse(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not 1 <= int(k) <= MAX_K:
-            raise gr.Error(f"k must be between 1 and {MAX_K}, not {k}")
+            raise _refuse(f"k must be between 1 and {MAX_K}, not {k}")
         try:
             return backend.ask(question, k=int(k), mode=mode).to_json()
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise _refuse(str(exc)) from None
 
     # delete_cache: Gradio's copies of uploads go after an hour (the seeds folder keeps its own).
     with gr.Blocks(title="seed-rag", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
@@ -150,6 +152,17 @@ def build_app(backend: Backend) -> gr.Blocks:
     return demo
 
 
+def _log_refusal(message: str) -> None:
+    """One line on the server's stderr per request refused for its input, never a traceback."""
+    print(f"rag chat: refused: {message}", file=sys.stderr, flush=True)
+
+
+def _refuse(message: str) -> gr.Error:
+    """The API caller's error; print_exception=False, or Gradio prints its traceback too."""
+    _log_refusal(message)
+    return gr.Error(message, print_exception=False)
+
+
 def _constant(value: str) -> Callable[[], str]:
     return lambda: value
 
@@ -185,7 +198,10 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
             theme=theme, css=render.CSS,
         )
     except OSError as exc:
-        raise ChatServerError(f"cannot serve on {host}:{port} ({exc}); pass another --port or --host") from None
+        raise ChatServerError(
+            f"cannot serve on {host}:{port} ({exc}); pass another --port "
+            f"(make chat CHAT_PORT={port + 1} with make) or --host"
+        ) from None
     return demo, url
 
 
