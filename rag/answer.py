@@ -41,6 +41,11 @@ class Citation:
     rank: int = 0  # 1-based retrieval rank (the answer's passage is cited first, whatever its rank)
     page: int | None = None  # 1-based page in a document with pages (a PDF), else None
 
+    def location(self) -> str:
+        """Where to find the passage: "report.pdf, page 4, paragraph 12" (both counted from 1)."""
+        page = "" if self.page is None else f", page {self.page}"
+        return f"{self.path}{page}, paragraph {self.ordinal + 1}"
+
     @classmethod
     def from_hit(cls, hit: Hit, rank: int) -> "Citation":
         p = hit.passage

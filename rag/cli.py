@@ -192,8 +192,7 @@ def format_answer(answer) -> str:
     lines = [answer.text or "", ""]
     for n, c in enumerate(answer.citations, 1):
         snippet = c.text if len(c.text) <= 300 else c.text[:297] + "..."
-        page = "" if c.page is None else f", page {c.page}"
-        lines.append(f"[{n}] {c.title} ({c.path}{page}, paragraph {c.ordinal + 1}, score {c.score:.3f})")
+        lines.append(f"[{n}] {c.title} ({c.location()}, score {c.score:.3f})")
         lines.append(f"    {snippet}")
     return "\n".join(lines)
 

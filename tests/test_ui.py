@@ -79,17 +79,22 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def tab(browser, app):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
+def open_page(browser, url: str, **context_options) -> Browsing:
+    """The chat page in a fresh browser context (its own storage, colour scheme, permissions)."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options).new_page()
     page.set_default_timeout(ANSWER_TIMEOUT_MS)
     browsing = Browsing(page)
     page.on("request", lambda r: browsing.requests.append(r.url))
-    page.goto(app.url)
+    page.goto(url)
     page.locator("#question textarea").wait_for()
+    return browsing
+
+
+@pytest.fixture
+def tab(browser, app):
+    browsing = open_page(browser, app.url)
     yield browsing
-    context.close()
+    browsing.page.context.close()
 
 
 def last_reply(page) -> str:
@@ -110,6 +115,29 @@ def test_answer_with_highlighted_cited_passage(tab, tmp_path):
     page.screenshot(path=str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert tab.external_requests() == []  # offline: no fonts, scripts or analytics from outside
+
+
+def test_a_reply_quotes_its_sentence_cites_its_source_and_keeps_it(tab):
+    page = tab.page
+    ask_in_page(page, "Who succeeded Stoltenberg?")
+    first = page.locator('#chat [data-testid="bot"]').first
+    assert first.locator(".rag-short").inner_text() == "Mark Rutte"
+    assert "handed it over to former Dutch Prime Minister Mark Rutte" in first.locator(".rag-quote").inner_text()
+    assert first.locator(".rag-cite").count() == 1  # only the passage that holds the answer is a source
+    assert first.locator("summary").all_inner_texts() == ["Source", "Related passages"]
+    scores = first.locator(".rag-score")
+    assert "higher is a closer match" in scores.first.get_attribute("title")
+    related = [float(t.split()[1]) for t in first.locator("details").nth(1).locator(".rag-score").all_text_contents()]
+    assert len(related) == 4 and related == sorted(related, reverse=True)
+    cited = first.locator(".rag-source", has_text="handed it over")
+    expect(cited).to_be_hidden()  # collapsed until asked for
+    first.locator("a.rag-ref").click()  # [1] opens its source and scrolls to it
+    expect(cited).to_be_visible()
+    expect(cited).to_be_in_viewport()
+    before = first.inner_html()
+    ask_in_page(page, "When was NATO created?")
+    assert first.inner_html() == before  # a later answer leaves this reply's sources alone
+    assert "1949" in last_reply(page)
 
 
 def test_follow_up_question_in_the_same_conversation(tab):

@@ -54,7 +54,7 @@ def build_app(backend: Backend) -> gr.Blocks:
             return messages, messages, turns, gr.skip(), question
         messages = messages + [
             {"role": "user", "content": render.escape_html(turn.asked)},
-            {"role": "assistant", "content": render.chat_reply(turn.answer, turn.asked)},
+            {"role": "assistant", "content": render.chat_reply(turn.answer, turn.asked, len(messages))},
         ]
         return messages, messages, turns + [turn.as_turn()], render.sources_panel(turn.answer), ""
 
