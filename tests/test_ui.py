@@ -140,6 +140,45 @@ def test_a_reply_quotes_its_sentence_cites_its_source_and_keeps_it(tab):
     assert "1949" in last_reply(page)
 
 
+def contrast_ratios(page, selector: str) -> list[float]:
+    """WCAG contrast of each element's text colour against its background (the nearest opaque
+    one, walking up past transparent ancestors), from getComputedStyle."""
+    return page.evaluate(
+        """selector => {
+            const rgba = (css) => { const v = css.match(/[\\d.]+/g).map(Number); return v.length === 3 ? [...v, 1] : v; };
+            const linear = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+            const luminance = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+            const background = (el) => {
+                for (; el; el = el.parentElement) {
+                    const c = rgba(getComputedStyle(el).backgroundColor);
+                    if (c[3] > 0) return c;
+                }
+                return [255, 255, 255, 1];
+            };
+            return [...document.querySelectorAll(selector)].map((el) => {
+                const [a, b] = [luminance(rgba(getComputedStyle(el).color)), luminance(background(el))];
+                return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            });
+        }""",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("scheme, query", [("light", ""), ("dark", ""), ("light", "?__theme=dark")])
+def test_highlights_are_readable_in_light_and_dark(browser, app, scheme, query):
+    browsing = open_page(browser, app.url + query, color_scheme=scheme)
+    page = browsing.page
+    try:
+        dark = scheme == "dark" or "dark" in query  # the system's scheme, or Gradio's URL parameter
+        assert page.evaluate("document.body.classList.contains('dark')") == dark
+        ask_in_page(page, "Who succeeded Stoltenberg?")
+        expect(page.locator("#sources mark.rag-sentence").first).to_be_visible()
+        ratios = contrast_ratios(page, "#chat mark.rag-answer, #sources mark.rag-answer, #sources mark.rag-sentence")
+        assert len(ratios) >= 3 and min(ratios) >= 4.5, ratios
+    finally:
+        page.context.close()
+
+
 def test_follow_up_question_in_the_same_conversation(tab):
     page = tab.page
     ask_in_page(page, "Who succeeded Stoltenberg?")

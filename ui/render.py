@@ -200,6 +200,10 @@ def _when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds") if timestamp else ""
 
 
+# Highlight colours are set for both schemes with their text colour, never `inherit`: Gradio puts
+# a `dark` class on <body> for a dark system scheme or ?__theme=dark, and the light text of the
+# dark theme on a light yellow mark was unreadable. Each pair keeps a contrast ratio of at least
+# 4.5:1 (WCAG AA), which tests/test_ui.py measures in Chromium in both schemes.
 CSS = """
 .rag-sources-title { font-weight: 600; margin-bottom: .4em; }
 .rag-sources-heading { font-weight: 600; margin: .6em 0 .3em; }
@@ -218,8 +222,10 @@ CSS = """
 .rag-reply details { margin-top: .5em; }
 .rag-reply summary { cursor: pointer; }
 .rag-reply .rag-source-list { margin-top: .4em; }
-mark.rag-sentence { background: #fff3bf; color: inherit; }
-mark.rag-answer { background: #ffd43b; color: inherit; font-weight: 600; }
+mark.rag-sentence { background: #fff3bf; color: #1f2328; }
+mark.rag-answer { background: #ffd43b; color: #1f2328; font-weight: 600; }
+.dark mark.rag-sentence { background: #4d3f00; color: #fff8db; }
+.dark mark.rag-answer { background: #806600; color: #ffffff; }
 .rag-documents { width: 100%; border-collapse: collapse; }
 .rag-documents td, .rag-documents th { border-bottom: 1px solid var(--border-color-primary); padding: .3em .5em; text-align: left; }
 .rag-status { margin-bottom: .6em; }
