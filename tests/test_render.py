@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from rag.answer import NOT_FOUND, Answer, AnswerSource, Citation
-from ui.render import chat_reply, highlight, sources_panel, span_in
+from ui.render import chat_reply, highlight, reply_text, sources_panel, span_in
 
 PASSAGE = "Jens Stoltenberg handed it over to <b>Mark Rutte</b> today."
 DOC_START = 100  # the passage's offset in its document
@@ -82,6 +82,17 @@ def test_each_reply_has_its_own_link_targets():
     first, second = chat_reply(answer, answer.question, 1), chat_reply(answer, answer.question, 3)
     assert 'href="#rag-reply-1-1"' in first and 'id="rag-reply-1-1"' in first
     assert 'href="#rag-reply-3-1"' in second and "rag-reply-1-" not in second
+
+
+def test_the_copied_text_is_plain_answer_quote_and_citation():
+    answer = answer_for("Mark Rutte", RUTTE, RUTTE + 10, others=OTHERS)
+    assert reply_text(answer) == (
+        "Mark Rutte\n“Jens Stoltenberg handed it over to <b>Mark Rutte</b> today.”\n"
+        "[1] NATO <script>x()</script> (doc.txt, paragraph 4)"
+    )
+    assert reply_text(answer_for(NOT_FOUND, 0, 0, abstained=True)) == "I couldn't find that in the documents."
+    # In the message it is an attribute value, escaped like everything else.
+    assert 'data-copy="Mark Rutte\n“Jens Stoltenberg handed it over to &lt;b&gt;Mark' in chat_reply(answer, "x", 1)
 
 
 def test_chat_reply_escapes_the_answer():

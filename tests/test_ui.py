@@ -179,6 +179,28 @@ def test_highlights_are_readable_in_light_and_dark(browser, app, scheme, query):
         page.context.close()
 
 
+def test_copy_gives_the_reply_as_plain_text(browser, app):
+    browsing = open_page(browser, app.url, permissions=["clipboard-read", "clipboard-write"])
+    page = browsing.page
+
+    def copy_last_reply() -> str:
+        page.locator('#chat [data-testid="bot"]').last.hover()
+        page.locator("#chat").get_by_role("button", name="Copy message").last.click()
+        return page.evaluate("navigator.clipboard.readText()")
+
+    try:
+        ask_in_page(page, "Who succeeded Stoltenberg?")
+        assert copy_last_reply() == (
+            "Mark Rutte\n“NATO Secretary General Jens Stoltenberg has stepped down from the role and handed it over "
+            "to former Dutch Prime Minister Mark Rutte.”\n[1] Stoltenberg Leaves NATO Role With Warning About "
+            "‘Reckless Russian Rhetoric’ (000_81de98d510058a00.txt, paragraph 3)"
+        )
+        ask_in_page(page, "What is the boiling point of mercury?")
+        assert copy_last_reply() == "I couldn't find that in the documents."  # not I couldn&#x27;t
+    finally:
+        page.context.close()
+
+
 def test_follow_up_question_in_the_same_conversation(tab):
     page = tab.page
     ask_in_page(page, "Who succeeded Stoltenberg?")

@@ -195,7 +195,7 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
         _, url, _ = demo.launch(
             server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=True, quiet=True,
             max_file_size=backend.config.max_file_bytes, ssr_mode=False, mcp_server=False, show_error=False,
-            theme=theme, css=render.CSS,
+            theme=theme, css=render.CSS, js=render.COPY_SCRIPT,
         )
     except OSError as exc:
         raise ChatServerError(

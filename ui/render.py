@@ -112,6 +112,17 @@ def passage_lists(answer: Answer, anchor: str | None = None) -> list[tuple[str, 
     return [(heading, f'<ol class="rag-source-list">{"".join(items)}</ol>') for heading, items in lists]
 
 
+def reply_text(answer: Answer) -> str:
+    """The reply as plain text, what the chat's copy button puts on the clipboard: the answer,
+    the sentence it comes from in quotes, and each supporting citation's title and place."""
+    supporting, _ = split_citations(answer)
+    lines = [answer.text or ""]
+    if supporting and answer.sentence and answer.sentence != answer.text:
+        lines.append(f"“{answer.sentence}”")
+    lines += [f"[{n}] {c.title} ({c.location()})" for n, c in enumerate(supporting, 1)]
+    return "\n".join(lines)
+
+
 def chat_reply(answer: Answer, asked: str, number: int) -> str:
     """The assistant's chat message: the short answer, the sentence it comes from quoted, the
     citation(s) that support it, then the passages themselves in collapsed sections, so each
@@ -119,6 +130,8 @@ def chat_reply(answer: Answer, asked: str, number: int) -> str:
     conversation) keeps the [n] link targets of different replies apart.
 
     The chatbot shows messages as sanitised HTML with Markdown off: all text is escaped here.
+    The copy button copies the message's raw content; ui/app.py's COPY_SCRIPT gives the
+    clipboard the data-copy text instead of this markup.
     """
     anchor = f"rag-reply-{number}"
     supporting, _ = split_citations(answer)
@@ -136,7 +149,7 @@ def chat_reply(answer: Answer, asked: str, number: int) -> str:
         parts.append(f'<div class="rag-read-as">Read as: {escape_html(answer.question)}</div>')
     for heading, items in passage_lists(answer, anchor):
         parts.append(f"<details><summary>{heading}</summary>{items}</details>")
-    return f'<div class="rag-reply">{"".join(parts)}</div>'
+    return f'<div class="rag-reply" data-copy="{escape_html(reply_text(answer))}">{"".join(parts)}</div>'
 
 
 def sources_panel(answer: Answer | None) -> str:
@@ -234,3 +247,25 @@ mark.rag-answer { background: #ffd43b; color: #1f2328; font-weight: 600; }
 .rag-header p { margin: 0; opacity: .8; }
 """
 
+# Run by the page on load (launch(js=...)). The chatbot's copy button writes a message's raw
+# content to the clipboard (Gradio 6's Chatbot has no per-message plain-text option), and that
+# content is our escaped HTML: "I couldn&#x27;t" and markup. A copy started from the chat gets
+# the reply's data-copy text (render.reply_text) instead, or, for a question or an error, its
+# text without entities. DOMParser's document is inert: no script runs, nothing loads.
+# navigator.clipboard exists only in secure contexts (localhost, https); elsewhere Gradio copies
+# with execCommand and the raw content.
+COPY_SCRIPT = """
+() => {
+  const clipboard = navigator.clipboard;
+  if (!clipboard) return;
+  const write = clipboard.writeText.bind(clipboard);
+  let fromChat = false;
+  document.addEventListener("click", (event) => { fromChat = Boolean(event.target.closest?.("#chat")); }, true);
+  clipboard.writeText = (text) => {
+    if (!fromChat) return write(text);
+    const body = new DOMParser().parseFromString(text, "text/html").body;
+    const replies = [...body.querySelectorAll("[data-copy]")];
+    return write(replies.length ? replies.map((reply) => reply.dataset.copy).join("\\n\\n") : body.textContent);
+  };
+}
+"""
