@@ -34,6 +34,15 @@ RERANK_MODEL = "all-mpnet-base-v2"
 # re-ranked by their best sentence (rag/sentences.py); the default, as `rag eval` measured it best.
 # "reranked" adds a third, opt-in stage: the same top passages also scored by a larger model.
 MODES = ("hybrid", "dense", "bm25", "rrf", "rescored", "reranked")
+# One line each, for the chat's Settings (what a mode does, in a user's words).
+MODE_HELP = {
+    "hybrid": "meaning and keywords: dense and BM25 scores mixed",
+    "dense": "meaning only: nearest embedding vectors (FAISS)",
+    "bm25": "keywords only: SQLite FTS5's BM25 ranking",
+    "rrf": "meaning and keywords: dense and BM25 ranks fused",
+    "rescored": "hybrid, then its top 5 passages re-ranked by their best sentence's match",
+    "reranked": f"rescored, then its top 5 passages also scored by the larger {RERANK_MODEL}",
+}
 # Answer stages: "reader" is the trained extractive model shipped in models/reader/ (rag/reader.py),
 # "rules" the spaCy span rules (rag/answer.py). A mode may name one: "rescored:rules".
 ANSWERERS = ("reader", "rules")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from embeddings import index as faiss_index
-from rag.config import Config
+from rag.config import MODES, Config
 from rag.store import Store
 
 
@@ -35,6 +35,17 @@ def index_status(config: Config) -> dict[str, Any]:
         }
     finally:
         store.close()
+
+
+def served_modes(config: Config) -> tuple[str, ...]:
+    """The retrieval modes the index can answer in: `reranked` only once `rag index
+    --rerank-model` has stored its vectors (the meta key the retriever reads)."""
+    store = Store.open(config.store_path)
+    try:
+        reranks = store.get_meta("rerank_model_name") is not None
+    finally:
+        store.close()
+    return tuple(mode for mode in MODES if mode != "reranked" or reranks)
 
 
 def check_index(config: Config) -> list[str]:

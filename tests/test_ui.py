@@ -221,6 +221,50 @@ def test_example_question_is_clickable(tab):
     assert page.locator("#sources .rag-source").count() >= 1
 
 
+def components(demo, kind) -> list:
+    return [block for block in demo.blocks.values() if isinstance(block, kind)]
+
+
+def test_settings_offer_only_the_modes_the_index_serves_each_with_a_line_of_help(app, tmp_path):
+    import gradio as gr
+
+    from rag.config import MODE_HELP
+    from rag.status import served_modes
+    from rag.store import Store
+    from ui.app import build_app
+
+    (mode,) = [d for d in components(build_app(app.backend), gr.Dropdown) if d.elem_id == "mode"]
+    assert [value for _, value in mode.choices] == ["hybrid", "dense", "bm25", "rrf", "rescored"]  # no reranked
+    assert [label for label, _ in mode.choices] == [f"{v}: {MODE_HELP[v]}" for _, v in mode.choices]
+    # An index with re-ranking vectors (its meta key, on a copy) serves reranked too.
+    shutil.copytree(app.config.index_dir, tmp_path / "index")
+    store = Store.open(tmp_path / "index" / "store.sqlite")
+    with store.transaction():
+        store.set_meta("rerank_model_name", "all-mpnet-base-v2")
+    store.close()
+    assert served_modes(app.config.replace(index_dir=tmp_path / "index"))[-1] == "reranked"
+
+
+def test_example_questions_come_from_the_seeds_folders_examples_file(app, tmp_path):
+    import gradio as gr
+
+    from ui.app import build_app
+    from ui.backend import Backend
+
+    def examples(seeds: Path) -> list[str]:
+        backend = Backend(app.config.replace(seeds_dir=seeds))
+        try:
+            demo = build_app(backend)
+        finally:
+            backend.close()
+        return [b.value for b in components(demo, gr.Button) if "rag-example" in (b.elem_classes or [])]
+
+    assert examples(app.config.seeds_dir)[0] == "Who succeeded Stoltenberg?"  # seeds/.examples.txt
+    assert examples(tmp_path) == []  # someone else's documents: no NATO examples
+    (tmp_path / ".examples.txt").write_text("\n  Who planted the quince orchard?  \n\n", encoding="utf-8")
+    assert examples(tmp_path) == ["Who planted the quince orchard?"]
+
+
 def set_slider(page, elem_id: str, value: str) -> None:
     """Type a value into a slider's number box and wait until the slider itself holds it.
 

@@ -12,19 +12,14 @@ from typing import Callable
 
 import gradio as gr
 
-from rag.config import MODES, RERANK_MODEL, Config
+from rag.config import MODE_HELP, MODES, Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
+from rag.status import served_modes
 from ui import render
 from ui.backend import Backend
 
-EXAMPLES = (
-    "Who succeeded Stoltenberg?",
-    "Where is NATO headquarters?",
-    "Which countries joined NATO last year?",
-    "When was NATO created?",
-)
 MAX_K = 20
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
 SHOWN_QUESTION_CHARS = 300  # a rejected, overlong question is shown shortened in the chat
@@ -37,6 +32,7 @@ class ChatServerError(RagError):
 
 def build_app(backend: Backend) -> gr.Blocks:
     config = backend.config
+    examples = backend.examples()
 
     def respond(question: str, messages: list[dict], turns: list[Turn], k: float, mode: str):
         question = question or ""
@@ -114,9 +110,11 @@ def build_app(backend: Backend) -> gr.Blocks:
                             show_label=False, elem_id="question", scale=5, autofocus=True,
                         )
                         ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
-                    gr.HTML('<div class="rag-try">Try one of these:</div>')
-                    with gr.Row():
-                        example_buttons = [gr.Button(q, size="sm", elem_classes=["rag-example"]) for q in EXAMPLES]
+                    example_buttons = []
+                    if examples:
+                        gr.HTML('<div class="rag-try">Try one of these:</div>')
+                        with gr.Row():
+                            example_buttons = [gr.Button(q, size="sm", elem_classes=["rag-example"]) for q in examples]
                     clear_button = gr.Button("New conversation", size="sm", elem_id="clear")
                 with gr.Column(scale=2):
                     sources = gr.HTML(render.sources_panel(None), elem_id="sources")
@@ -130,10 +128,10 @@ def build_app(backend: Backend) -> gr.Blocks:
             reindex_button = gr.Button("Re-index seeds", elem_id="reindex")
         with gr.Tab("Settings"):
             k = gr.Slider(1, MAX_K, value=config.k, step=1, label="Number of citations", elem_id="k")
+            # The modes this index serves when the page starts (`reranked` needs its vectors).
             mode = gr.Dropdown(
-                list(MODES), value=config.mode, label="Retrieval mode", elem_id="mode",
-                info=f"reranked also scores the top passages with {RERANK_MODEL}; it needs "
-                     f"`rag index --rerank-model {RERANK_MODEL}` first",
+                [(f"{m}: {MODE_HELP[m]}", m) for m in served_modes(config)], value=config.mode,
+                label="Retrieval mode", elem_id="mode",
             )
 
         chat_inputs = [question, messages, turns, k, mode]
@@ -141,7 +139,7 @@ def build_app(backend: Backend) -> gr.Blocks:
         answering = {"show_progress_on": [chatbot, sources], **PRIVATE}
         question.submit(respond, chat_inputs, chat_outputs, **answering)
         ask_button.click(respond, chat_inputs, chat_outputs, **answering)
-        for button, text in zip(example_buttons, EXAMPLES):
+        for button, text in zip(example_buttons, examples):
             button.click(_constant(text), None, question, **PRIVATE).then(respond, chat_inputs, chat_outputs, **answering)
         clear_button.click(clear, None, [chatbot, messages, turns, sources], **PRIVATE)
         chatbot.clear(clear, None, [chatbot, messages, turns, sources], **PRIVATE)  # its own bin icon
