@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,23 @@ MODE_HELP = {
 ANSWERERS = ("reader", "rules")
 # The trained reader the project ships (MODEL_CARD.md beside it says how it was made).
 READER_DIR = Path(__file__).resolve().parents[1] / "models" / "reader"
+
+
+# The most citations a question may ask for, on the CLI, the chat page and its API alike:
+# past 20 the list is longer than anyone reads, and every citation costs a passage fetch.
+MAX_K = 20
+
+
+def index_command(index_dir: Path, seeds_dir: Path | None = None) -> str:
+    """`rag index` for the index at index_dir (from seeds_dir), with --index-dir and --seeds
+    unless they are the defaults: a message that says "run `rag index`" must build the index the
+    user asked about, from the folder it was built from."""
+    command = "rag index"
+    if seeds_dir is not None and Path(seeds_dir) != Config.seeds_dir:
+        command += f" --seeds {shlex.quote(str(seeds_dir))}"
+    if Path(index_dir) != Config.index_dir:
+        command += f" --index-dir {shlex.quote(str(index_dir))}"
+    return command
 
 
 class ConfigError(RagError):

@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from embeddings.manifest import IndexManifest
+from rag.config import index_command
 from rag.errors import RagError
 from rag.lexical import LexicalSearch
 from rag.text import FTS_TOKENIZER, query_words
@@ -149,7 +150,7 @@ class Store:
     def open(cls, path: Path, create: bool = False) -> "Store":
         """Open (or with create=True, create) the store and check its schema version."""
         if not path.exists() and not create:
-            raise StoreError(f"no index at {path}: run `rag index` first")
+            raise StoreError(f"no index at {path}: run `{index_command(path.parent)}` first")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -73,7 +73,7 @@ def test_questions_file_answers_each_line_with_one_model_load(indexed, tmp_path)
     index_dir, _ = indexed
     qfile = tmp_path / "q.jsonl"
     qfile.write_text('{"question": "When was NATO created?"}\n\nWho is the Kremlin spokesman?\n')
-    result = run_rag("ask", "--questions", str(qfile), "--index-dir", str(index_dir))
+    result = run_rag("ask", "--questions", str(qfile), "--json", "--index-dir", str(index_dir))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in lines] == ["When was NATO created?", "Who is the Kremlin spokesman?"]

@@ -5,6 +5,7 @@ temporary index. Tests that upload files run last; earlier ones do not depend on
 """
 from __future__ import annotations
 
+import json
 import shutil
 import urllib.request
 from dataclasses import dataclass, field
@@ -245,6 +246,20 @@ def test_settings_offer_only_the_modes_the_index_serves_each_with_a_line_of_help
     assert served_modes(app.config.replace(index_dir=tmp_path / "index"))[-1] == "reranked"
 
 
+def test_k_is_1_to_20_on_the_page_and_the_api_as_on_the_command_line(app):
+    import gradio as gr
+    from gradio_client import Client
+
+    from ui.app import build_app
+
+    (k,) = [s for s in components(build_app(app.backend), gr.Slider) if s.elem_id == "k"]
+    assert (k.minimum, k.maximum) == (1, 20)  # tests/test_cli.py: `rag ask -k 21` is refused
+    client = Client(app.url, verbose=False)
+    assert len(json.loads(client.predict("When was NATO created?", 20, "bm25", api_name="/ask"))["citations"]) > 5
+    with pytest.raises(Exception, match="k must be between 1 and 20, not 21"):
+        client.predict("When was NATO created?", 21, "bm25", api_name="/ask")
+
+
 def test_example_questions_come_from_the_seeds_folders_examples_file(app, tmp_path):
     import gradio as gr
 
@@ -325,8 +340,6 @@ def refusals(capfd) -> list[str]:
 
 
 def test_ask_endpoint_returns_the_rag_ask_json(app, capfd):
-    import json
-
     from gradio_client import Client
 
     # Default options, as the page's "Use via API" snippet shows: a result dict with citations'
@@ -347,8 +360,6 @@ def test_ask_endpoint_returns_the_rag_ask_json(app, capfd):
 
 
 def test_only_ask_is_a_public_endpoint(app):
-    import json
-
     with urllib.request.urlopen(app.url + "gradio_api/info") as response:
         info = json.load(response)
     assert list(info["named_endpoints"]) == ["/ask"]

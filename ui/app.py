@@ -12,7 +12,7 @@ from typing import Callable
 
 import gradio as gr
 
-from rag.config import MODE_HELP, MODES, Config
+from rag.config import MAX_K, MODE_HELP, MODES, Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
@@ -20,7 +20,6 @@ from rag.status import served_modes
 from ui import render
 from ui.backend import Backend
 
-MAX_K = 20
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
 SHOWN_QUESTION_CHARS = 300  # a rejected, overlong question is shown shortened in the chat
 PRIVATE = {"api_visibility": "private"}
