@@ -3,9 +3,13 @@ user asked about, `rag status` says when the seeds folder is ahead of the index,
 prints text unless --json, and -k has one range everywhere."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
+from conftest import ROOT
+from rag.answer import Answer, AnswerSource, Citation
 from rag.cli import main
 
 
@@ -65,3 +69,13 @@ def test_k_is_1_to_20_on_the_command_line(seed_config, encoder, k, accepted):
     else:
         assert result.exit_code == 2 and "1<=x<=20" in result.stderr
 
+
+def test_the_readmes_json_example_has_every_key_rag_ask_json_prints():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("`rag ask --json` prints one object per question")[1].split("```json\n")[1].split("```")[0]
+    example = json.loads(block)
+    where = AnswerSource("d", 0, 1)
+    printed = Answer("q", "a", False, where, [Citation("d", "t", "d.txt", 0, 0, 1, 1.0, "a")], "a", where).to_dict()
+    assert list(example) == list(printed)
+    assert list(example["citations"][0]) == list(printed["citations"][0])
+    assert list(example["answer_source"]) == list(example["sentence_source"]) == list(printed["answer_source"])
