@@ -130,7 +130,8 @@ def _watch(config: Config, debounce: float) -> None:
 @main.command()
 @click.argument("question", required=False)
 @index_dir_option
-@click.option("-k", "k", type=click.IntRange(1, MAX_K), default=None, help=f"Number of citations, 1-{MAX_K} (default 5).")
+@click.option("-k", "k", type=click.IntRange(1, MAX_K), default=None,
+              help=f"Number of citations, 1-{MAX_K} (default 5).")
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Retrieval mode.")
 @click.option("--model", default=None, help="Fail unless the index was built with this model.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")

@@ -146,7 +146,10 @@ def contrast_ratios(page, selector: str) -> list[float]:
     one, walking up past transparent ancestors), from getComputedStyle."""
     return page.evaluate(
         """selector => {
-            const rgba = (css) => { const v = css.match(/[\\d.]+/g).map(Number); return v.length === 3 ? [...v, 1] : v; };
+            const rgba = (css) => {
+                const v = css.match(/[\\d.]+/g).map(Number);
+                return v.length === 3 ? [...v, 1] : v;
+            };
             const linear = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
             const luminance = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
             const background = (el) => {
