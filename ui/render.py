@@ -112,13 +112,21 @@ def passage_lists(answer: Answer, anchor: str | None = None) -> list[tuple[str, 
     return [(heading, f'<ol class="rag-source-list">{"".join(items)}</ol>') for heading, items in lists]
 
 
+def quoted_sentence(answer: Answer) -> str | None:
+    """The sentence a reply quotes under its answer: none for an abstention, or when the answer
+    is that whole sentence already."""
+    if answer.abstained or answer.sentence == answer.text:
+        return None
+    return answer.sentence
+
+
 def reply_text(answer: Answer) -> str:
     """The reply as plain text, what the chat's copy button puts on the clipboard: the answer,
     the sentence it comes from in quotes, and each supporting citation's title and place."""
     supporting, _ = split_citations(answer)
     lines = [answer.text or ""]
-    if supporting and answer.sentence and answer.sentence != answer.text:
-        lines.append(f"“{answer.sentence}”")
+    if sentence := quoted_sentence(answer):
+        lines.append(f"“{sentence}”")
     lines += [f"[{n}] {c.title} ({c.location()})" for n, c in enumerate(supporting, 1)]
     return "\n".join(lines)
 
@@ -130,15 +138,15 @@ def chat_reply(answer: Answer, asked: str, number: int) -> str:
     conversation) keeps the [n] link targets of different replies apart.
 
     The chatbot shows messages as sanitised HTML with Markdown off: all text is escaped here.
-    The copy button copies the message's raw content; ui/app.py's COPY_SCRIPT gives the
-    clipboard the data-copy text instead of this markup.
+    The copy button copies the message's raw content; COPY_SCRIPT (below) gives the clipboard
+    the data-copy text instead of this markup.
     """
     anchor = f"rag-reply-{number}"
     supporting, _ = split_citations(answer)
     parts = [f'<div class="rag-short">{escape_html(answer.text or "")}</div>']
-    if supporting and answer.sentence and answer.sentence != answer.text:
+    if sentence := quoted_sentence(answer):
         inside = span_in(answer.sentence_source, answer.source)
-        marked = highlight(answer.sentence, [(*inside, "rag-answer")] if inside else [])
+        marked = highlight(sentence, [(*inside, "rag-answer")] if inside else [])
         parts.append(f'<blockquote class="rag-quote">“{marked}”</blockquote>')
     for n, c in enumerate(supporting, 1):
         parts.append(
