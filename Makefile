@@ -1,7 +1,12 @@
 # One-command set-up: every target that needs Python depends on the venv stamp, which
 # creates .venv, installs torch==2.13.0 first (the CPU wheel on local disk; a bare
-# `torch` requirement would pull a multi-GB CUDA build), then the project and its extras.
+# `torch` requirement would pull a multi-GB CUDA build), then the project and its extras,
+# and Debian's chromium for the UI tests when it is missing.
 PYTHON ?= python3
+# Where pip finds torch. Unset: pip's own configuration. On an ordinary Linux box PyPI's
+# torch==2.13.0 is the multi-GB CUDA build; TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# gets the CPU wheel.
+TORCH_INDEX ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -16,9 +21,17 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@command -v chromium >/dev/null 2>&1 || $(INSTALL_CHROMIUM)
 	touch $@
+
+# tests/test_ui.py drives Debian's chromium (never a downloaded browser). Installed as root when
+# apt-get is there; otherwise one line says how. Not fatal: everything but the UI tests works.
+INSTALL_CHROMIUM = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+		|| echo "warning: could not install chromium; the UI tests need it"; \
+	else echo "note: the UI tests need Debian's chromium: sudo apt-get install chromium"; fi
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q

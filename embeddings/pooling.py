@@ -21,6 +21,18 @@ POOLING = "sentence_transformers.models.Pooling"
 NORMALIZE = "sentence_transformers.models.Normalize"
 
 
+def quiet_transformers() -> None:
+    """No "Loading weights 100%|███|" bar or load report from transformers on stderr.
+
+    A `rag ask` that succeeds prints nothing there: stderr is for warnings and errors the user
+    acts on. Process-wide (transformers keeps the switch globally), so call it before each load.
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 class MeanPoolingModel:
     def __init__(self, folder: Path) -> None:
         modules = json.loads((folder / "modules.json").read_text())
@@ -34,6 +46,7 @@ class MeanPoolingModel:
         settings = json.loads((folder / "sentence_bert_config.json").read_text())
         from transformers import AutoModel, AutoTokenizer
 
+        quiet_transformers()
         self.max_length = int(settings.get("max_seq_length", 512))
         self.lower_case = bool(settings.get("do_lower_case", False))
         self.dimension = int(pooling["word_embedding_dimension"])

@@ -13,6 +13,7 @@ The answer text is always a verbatim slice of the cited document:
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,11 @@ class Citation:
     text: str
     rank: int = 0  # 1-based retrieval rank (the answer's passage is cited first, whatever its rank)
     page: int | None = None  # 1-based page in a document with pages (a PDF), else None
+
+    def location(self) -> str:
+        """Where to find the passage: "report.pdf, page 4, paragraph 12" (both counted from 1)."""
+        page = "" if self.page is None else f", page {self.page}"
+        return f"{self.path}{page}, paragraph {self.ordinal + 1}"
 
     @classmethod
     def from_hit(cls, hit: Hit, rank: int) -> "Citation":
@@ -80,6 +86,10 @@ class Answer:
             "generation": self.generation,
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+    def to_json(self) -> str:
+        """One line of `rag ask --json` (the chat page's `/ask` API returns the same text)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

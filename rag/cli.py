@@ -13,7 +13,7 @@ from typing import Iterator
 
 import click
 
-from rag.config import MODES, Config
+from rag.config import MAX_K, MODES, Config, index_command
 from rag.errors import QuestionFileError
 
 
@@ -130,11 +130,13 @@ def _watch(config: Config, debounce: float) -> None:
 @main.command()
 @click.argument("question", required=False)
 @index_dir_option
-@click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Number of citations (default 5).")
+@click.option("-k", "k", type=click.IntRange(1, MAX_K), default=None,
+              help=f"Number of citations, 1-{MAX_K} (default 5).")
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Retrieval mode.")
 @click.option("--model", default=None, help="Fail unless the index was built with this model.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
-@click.option("--questions", type=click.Path(exists=True, dir_okay=False), help="File of questions (lines or JSONL).")
+@click.option("--questions", type=click.Path(exists=True, dir_okay=False),
+              help="File of questions (lines or JSONL), answered in turn with the model loaded once.")
 def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | None, model: str | None,
         as_json: bool, questions: str | None) -> None:
     """Answer QUESTION from the indexed documents, citing passages.
@@ -148,7 +150,6 @@ def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | 
     with user_errors():
         if questions:
             batch = read_question_lines(Path(questions))
-            as_json = True
         elif question is None or not question.strip():
             raise click.UsageError('give a question, e.g. rag ask "Who succeeded Stoltenberg?", or --questions FILE')
         else:
@@ -160,7 +161,9 @@ def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | 
             for q in batch:
                 answer = qa.ask(q, k=k, mode=mode)
                 if as_json:
-                    click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+                    click.echo(answer.to_json())
+                elif questions:  # several answers: each under its question, a blank line between
+                    click.echo(f"Q: {q}\n{format_answer(answer)}\n")
                 else:
                     click.echo(format_answer(answer))
         finally:
@@ -192,8 +195,7 @@ def format_answer(answer) -> str:
     lines = [answer.text or "", ""]
     for n, c in enumerate(answer.citations, 1):
         snippet = c.text if len(c.text) <= 300 else c.text[:297] + "..."
-        page = "" if c.page is None else f", page {c.page}"
-        lines.append(f"[{n}] {c.title} ({c.path}{page}, paragraph {c.ordinal + 1}, score {c.score:.3f})")
+        lines.append(f"[{n}] {c.title} ({c.location()}, score {c.score:.3f})")
         lines.append(f"    {snippet}")
     return "\n".join(lines)
 
@@ -261,13 +263,20 @@ def status(index_dir: str | None, check: bool, as_json: bool) -> None:
         else:
             for key, value in info.items():
                 click.echo(f"{key}: {value}")
+        stale = info["seeds_not_indexed"]
+        if stale:
+            shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+            seeds = Path(info["seeds_dir"])
+            click.echo(f"warning: {len(stale)} files in {seeds} are not in the index ({shown}): "
+                       f"run `{index_command(config.index_dir, seeds)}` (it names any file it skips)", err=True)
         if check:
             problems = check_index(config)
             for problem in problems:
                 click.echo(f"rag: check failed: {problem}", err=True)
             if problems:
                 sys.exit(1)
-            click.echo("check: ok")
+            # Intact but behind the seeds folder is not "ok": answers miss those files.
+            click.echo("check: intact, but not up to date with the seeds folder" if stale else "check: ok")
 
 
 @main.command(name="eval")

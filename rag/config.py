@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,37 @@ RERANK_MODEL = "all-mpnet-base-v2"
 # re-ranked by their best sentence (rag/sentences.py); the default, as `rag eval` measured it best.
 # "reranked" adds a third, opt-in stage: the same top passages also scored by a larger model.
 MODES = ("hybrid", "dense", "bm25", "rrf", "rescored", "reranked")
+# One line each, for the chat's Settings (what a mode does, in a user's words).
+MODE_HELP = {
+    "hybrid": "meaning and keywords: dense and BM25 scores mixed",
+    "dense": "meaning only: nearest embedding vectors (FAISS)",
+    "bm25": "keywords only: SQLite FTS5's BM25 ranking",
+    "rrf": "meaning and keywords: dense and BM25 ranks fused",
+    "rescored": "hybrid, then its top 5 passages re-ranked by their best sentence's match",
+    "reranked": f"rescored, then its top 5 passages also scored by the larger {RERANK_MODEL}",
+}
 # Answer stages: "reader" is the trained extractive model shipped in models/reader/ (rag/reader.py),
 # "rules" the spaCy span rules (rag/answer.py). A mode may name one: "rescored:rules".
 ANSWERERS = ("reader", "rules")
 # The trained reader the project ships (MODEL_CARD.md beside it says how it was made).
 READER_DIR = Path(__file__).resolve().parents[1] / "models" / "reader"
+
+
+# The most citations a question may ask for, on the CLI, the chat page and its API alike:
+# past 20 the list is longer than anyone reads, and every citation costs a passage fetch.
+MAX_K = 20
+
+
+def index_command(index_dir: Path, seeds_dir: Path | None = None) -> str:
+    """`rag index` for the index at index_dir (from seeds_dir), with --index-dir and --seeds
+    unless they are the defaults: a message that says "run `rag index`" must build the index the
+    user asked about, from the folder it was built from."""
+    command = "rag index"
+    if seeds_dir is not None and Path(seeds_dir) != Config.seeds_dir:
+        command += f" --seeds {shlex.quote(str(seeds_dir))}"
+    if Path(index_dir) != Config.index_dir:
+        command += f" --index-dir {shlex.quote(str(index_dir))}"
+    return command
 
 
 class ConfigError(RagError):

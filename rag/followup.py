@@ -10,6 +10,10 @@ small on purpose, so a user can predict it (the chat shows the rewritten questio
   that the question did not already name; after any other question, an abstention, or an answer
   that only repeats the question's name, it is the first name in that question; when the latest
   turn names no one, older turns are tried in turn;
+- these pronouns stand for people, so a name that is not a person's is never the referent: an
+  acronym written in capitals ("NATO", "EU") or a name holding an organisation word ("European
+  Union", "Security Council", _ORGANISATION_WORDS); "Where is NATO headquarters?" then "Where did
+  he study?" is asked as typed, or about the person of an older turn;
 - a question without such a pronoun, or a conversation with no name in it, is asked as typed.
 """
 from __future__ import annotations
@@ -37,6 +41,14 @@ _NOT_NAMES = {
     "those", "there", "then", "after", "before", "since", "last", "former", "updated", "said",
 }
 _WHO = re.compile(r"\s*(who|whom)\b", re.IGNORECASE)
+# Words that make a name an organisation's or a place's, never a person's. A fixed list, not a
+# model, so the rule stays predictable; a name missing here is still substituted.
+_ORGANISATION_WORDS = {
+    "agency", "alliance", "association", "bank", "commission", "committee", "company", "corporation",
+    "council", "court", "department", "foundation", "government", "group", "headquarters",
+    "institute", "league", "ministry", "nations", "office", "organisation", "organization",
+    "parliament", "party", "union", "university",
+}
 
 
 @dataclass(frozen=True)
@@ -79,11 +91,19 @@ def find_referent(history: Sequence[Turn]) -> str | None:
             # asked-about person too ("Stoltenberg ... handed it over to ... Mark Rutte").
             asked_words = {w.lower() for name in asked for w in name.split()}
             fresh = [n for n in names_in(turn.answer) if not asked_words & {w.lower() for w in n.split()}]
-            if fresh:
-                return fresh[0]
-        if asked:
-            return asked[0]
+            if people := [n for n in fresh if could_be_a_person(n)]:
+                return people[0]
+        if people := [n for n in asked if could_be_a_person(n)]:
+            return people[0]
     return None
+
+
+def could_be_a_person(name: str) -> bool:
+    """False for an acronym in capitals ("NATO") and a name with an organisation word."""
+    words = name.split()
+    if all(w.isupper() and len(w) > 1 for w in words):
+        return False
+    return not any(w.lower() in _ORGANISATION_WORDS for w in words)
 
 
 def names_in(text: str) -> list[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from embeddings.pooling import quiet_transformers
 from rag.answer import AnswerSource, Extracted
 from rag.errors import RagError
 from rag.pipeline import Query
@@ -92,9 +93,8 @@ class Reader:
             )
         import torch
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # no weight-loading report on every start
+        quiet_transformers()
         torch.set_num_threads(self.threads)
         tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         # Shipped as float16 (half the size); computed in float32, which is faster on CPUs.

@@ -17,7 +17,7 @@ import numpy as np
 from embeddings import Encoder, ann
 from embeddings import index as faiss_index
 from rag import generations, models, pipeline
-from rag.config import MODES, RERANK_MODEL, Config
+from rag.config import MODES, RERANK_MODEL, Config, index_command
 from rag.pipeline import Query, Stage
 from rag.question import analyse
 from rag.sentences import rescore
@@ -43,7 +43,9 @@ class Retriever:
         self.warn = warn or (lambda msg: print(msg, file=sys.stderr))
         active = self.store.get_meta("model_name")
         if active is None:
-            raise StoreError(f"the index at {config.index_dir} has no published generation: run `rag index`")
+            raise StoreError(
+                f"the index at {config.index_dir} has no published generation: run `{index_command(config.index_dir)}`"
+            )
         self._check_model(active, "was built with", "to build that model's vectors")
         self._faiss = None
         self._faiss_generation = -1

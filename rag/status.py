@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from embeddings import index as faiss_index
-from rag.config import Config
+from rag.config import MODES, Config
+from rag.documents import list_seed_files
 from rag.store import Store
 
 
@@ -18,6 +22,9 @@ def index_status(config: Config) -> dict[str, Any]:
         manifest = store.faiss_info()
         # Every model's vectors are kept: switching back with `rag index --model` encodes nothing.
         vector_sets = store.vector_counts()
+        # The folder the index was last built from, which `rag index` recorded with its config.
+        built_with = store.get_meta("config")
+        seeds_dir = Path(json.loads(built_with)["seeds_dir"]) if built_with else config.seeds_dir
         return {
             "index_dir": str(config.index_dir),
             "generation": store.generation,
@@ -31,7 +38,30 @@ def index_status(config: Config) -> dict[str, Any]:
             "faiss_files": manifest.names if manifest else [],
             "faiss_removed_ids": len(manifest.removed) if manifest else 0,
             "indexed_at": dt.datetime.fromtimestamp(float(indexed_at)).isoformat(timespec="seconds") if indexed_at else None,
+            "seeds_dir": str(seeds_dir),
+            "seeds_not_indexed": seeds_not_indexed(seeds_dir, config.extensions, store),
         }
+
+
+def seeds_not_indexed(seeds_dir: Path, extensions: Sequence[str], store: Store) -> list[str]:
+    """Seed files of the indexed types that the index holds no document for, relative to the
+    seeds folder: added since the last `rag index`, or skipped by it (its warning says why)."""
+    if not seeds_dir.is_dir():
+        return []
+    indexed = {row.path for row in store.documents()}
+    files = (p.relative_to(seeds_dir).as_posix() for p in list_seed_files(seeds_dir, extensions))
+    return [f for f in files if f not in indexed]
+
+
+def served_modes(config: Config) -> tuple[str, ...]:
+    """The retrieval modes the index can answer in: `reranked` only once `rag index
+    --rerank-model` has stored its vectors (the meta key the retriever reads)."""
+    store = Store.open(config.store_path)
+    try:
+        reranks = store.get_meta("rerank_model_name") is not None
+    finally:
+        store.close()
+    return tuple(mode for mode in MODES if mode != "reranked" or reranks)
 
 
 def check_index(config: Config) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from embeddings.manifest import IndexManifest
 from rag import migrations
+from rag.config import index_command
 from rag.errors import RagError
 from rag.lexical import LexicalSearch
 from rag.text import query_words
@@ -116,7 +117,7 @@ class Store:
         """Open the store and check its schema. With create=True (the writers: `rag index`),
         create it if missing and apply the schema migrations it lacks; a reader never writes."""
         if not path.exists() and not create:
-            raise StoreError(f"no index at {path}: run `rag index` first")
+            raise StoreError(f"no index at {path}: run `{index_command(path.parent)}` first")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:

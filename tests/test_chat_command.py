@@ -62,7 +62,7 @@ def test_chat_on_a_taken_port_says_so(seed_config):
                          "--seeds", str(seed_config.seeds_dir), timeout=180)
     assert result.returncode == 1
     assert f"rag: error: cannot serve on 127.0.0.1:{port}" in result.stderr
-    assert "pass another --port" in result.stderr
+    assert f"pass another --port (make chat CHAT_PORT={port + 1} with make)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -78,3 +78,17 @@ def test_make_chat_is_documented_first_in_the_readme():
     assert [c for c in commands if c][:2] == ["make chat", "make test"]
     assert (ROOT / "docs" / "chat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "docs/chat.png" in readme
+
+
+def test_make_setup_takes_a_torch_index_and_installs_chromium_when_missing():
+    def setup_commands(*args: str) -> str:
+        done = subprocess.run(["make", "-n", "-B", ".venv/.installed", *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cpu = "https://download.pytorch.org/whl/cpu"
+    assert f"pip install --quiet torch==2.13.0 --index-url {cpu}\n" in setup_commands(f"TORCH_INDEX={cpu}")
+    default = setup_commands()
+    assert "pip install --quiet torch==2.13.0 \n" in default  # pip's own index unless asked
+    assert "command -v chromium >/dev/null 2>&1 || if" in default and "apt-get install -y -q chromium" in default
+    assert f"make setup TORCH_INDEX={cpu}" in (ROOT / "README.md").read_text(encoding="utf-8")

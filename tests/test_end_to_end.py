@@ -18,7 +18,7 @@ def indexed(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("cli-index")
     result = invoke_rag("index", "--seeds", str(SEEDS), "--index-dir", str(index_dir))
     assert result.returncode == 0, result.stderr
-    return index_dir, result.stdout
+    return index_dir, result
 
 
 def ask_json(index_dir, question, *extra, run=invoke_rag):
@@ -28,8 +28,16 @@ def ask_json(index_dir, question, *extra, run=invoke_rag):
 
 
 def test_index_reports_what_it_did(indexed):
-    _, out = indexed
-    assert "1 documents (1 new" in out and "31 passages, 31 encoded" in out
+    _, result = indexed
+    assert "1 documents (1 new" in result.stdout and "31 passages, 31 encoded" in result.stdout
+    assert result.stderr == ""  # stdout is not a terminal: no encoding bar, and no "Loading weights" bar
+
+
+def test_a_successful_ask_prints_nothing_on_stderr(indexed):
+    index_dir, _ = indexed
+    result = run_rag("ask", "Who succeeded Stoltenberg?", "--index-dir", str(index_dir))
+    assert result.returncode == 0 and result.stdout.startswith("Mark Rutte\n")
+    assert result.stderr == ""  # transformers drew "Loading weights 100%|███|" here
 
 
 def test_first_citation_is_the_passage_that_answers_with_exact_offsets(indexed):
@@ -67,7 +75,7 @@ def test_questions_file_answers_each_line_with_one_model_load(indexed, tmp_path)
     index_dir, _ = indexed
     qfile = tmp_path / "q.jsonl"
     qfile.write_text('{"question": "When was NATO created?"}\n\nWho is the Kremlin spokesman?\n')
-    result = invoke_rag("ask", "--questions", str(qfile), "--index-dir", str(index_dir))
+    result = invoke_rag("ask", "--questions", str(qfile), "--json", "--index-dir", str(index_dir))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in lines] == ["When was NATO created?", "Who is the Kremlin spokesman?"]

@@ -51,6 +51,27 @@ def test_questions_without_a_resolvable_pronoun_are_unchanged(history, question)
     assert resolve(question, history) == question
 
 
+@pytest.mark.parametrize(
+    "history, question, expected",
+    [
+        # An acronym is an organisation, not "he": asked as typed...
+        ([Turn("Where is NATO headquarters?", "Brussels")], "Where did he study?", "Where did he study?"),
+        # ...or about the person of an older turn.
+        ([Turn("Who succeeded Stoltenberg?", "Mark Rutte"), Turn("Where is NATO headquarters?", "Brussels")],
+         "Where did he study?", "Where did Mark Rutte study?"),
+        ([Turn("When was the European Union founded?", "1993")], "Who led it and when did he?",
+         "Who led it and when did he?"),
+        ([Turn("Who chairs the Security Council?", "the UN Security Council President")], "How old is she?",
+         "How old is she?"),
+        # A person's name that holds an acronym is still a person's.
+        ([Turn("When did NATO Secretary General Jens Stoltenberg leave?", "2024")], "Where was he born?",
+         "Where was NATO Secretary General Jens Stoltenberg born?"),
+    ],
+)
+def test_a_pronoun_resolves_only_to_a_persons_name(history, question, expected):
+    assert resolve(question, history) == expected
+
+
 def test_names_are_runs_of_capitalised_words_without_question_words():
     assert names_in("When did Rutte become prime minister of The Netherlands?") == ["Rutte", "Netherlands"]
     assert names_in("Who is Mark Rutte's successor?") == ["Mark Rutte"]

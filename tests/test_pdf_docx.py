@@ -131,7 +131,7 @@ def test_a_pdf_answer_is_cited_with_its_page_and_offsets_into_the_stored_text(in
     cited = answer.citations[0]
     assert (cited.path, cited.page) == ("report.pdf", 2)
     assert answer.to_dict()["citations"][0]["page"] == 2
-    assert "report.pdf · page 2 · paragraph " in sources_panel(answer)
+    assert "report.pdf, page 2, paragraph " in sources_panel(answer)
     assert "(report.pdf, page 2, paragraph " in format_answer(answer)
     text = stored_text(config, "report")
     assert text[answer.source.start : answer.source.end] == answer.text

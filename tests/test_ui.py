@@ -5,6 +5,7 @@ temporary index. Tests that upload files run last; earlier ones do not depend on
 """
 from __future__ import annotations
 
+import json
 import shutil
 import urllib.request
 from dataclasses import dataclass, field
@@ -79,17 +80,22 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def tab(browser, app):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
+def open_page(browser, url: str, **context_options) -> Browsing:
+    """The chat page in a fresh browser context (its own storage, colour scheme, permissions)."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options).new_page()
     page.set_default_timeout(ANSWER_TIMEOUT_MS)
     browsing = Browsing(page)
     page.on("request", lambda r: browsing.requests.append(r.url))
-    page.goto(app.url)
+    page.goto(url)
     page.locator("#question textarea").wait_for()
+    return browsing
+
+
+@pytest.fixture
+def tab(browser, app):
+    browsing = open_page(browser, app.url)
     yield browsing
-    context.close()
+    browsing.page.context.close()
 
 
 def last_reply(page) -> str:
@@ -112,6 +118,93 @@ def test_answer_with_highlighted_cited_passage(tab, tmp_path):
     assert tab.external_requests() == []  # offline: no fonts, scripts or analytics from outside
 
 
+def test_a_reply_quotes_its_sentence_cites_its_source_and_keeps_it(tab):
+    page = tab.page
+    ask_in_page(page, "Who succeeded Stoltenberg?")
+    first = page.locator('#chat [data-testid="bot"]').first
+    assert first.locator(".rag-short").inner_text() == "Mark Rutte"
+    assert "handed it over to former Dutch Prime Minister Mark Rutte" in first.locator(".rag-quote").inner_text()
+    assert first.locator(".rag-cite").count() == 1  # only the passage that holds the answer is a source
+    assert first.locator("summary").all_inner_texts() == ["Source", "Related passages"]
+    scores = first.locator(".rag-score")
+    assert "higher is a closer match" in scores.first.get_attribute("title")
+    related = [float(t.split()[1]) for t in first.locator("details").nth(1).locator(".rag-score").all_text_contents()]
+    assert len(related) == 4 and related == sorted(related, reverse=True)
+    cited = first.locator(".rag-source", has_text="handed it over")
+    expect(cited).to_be_hidden()  # collapsed until asked for
+    first.locator("a.rag-ref").click()  # [1] opens its source and scrolls to it
+    expect(cited).to_be_visible()
+    expect(cited).to_be_in_viewport()
+    before = first.inner_html()
+    ask_in_page(page, "When was NATO created?")
+    assert first.inner_html() == before  # a later answer leaves this reply's sources alone
+    assert "1949" in last_reply(page)
+
+
+def contrast_ratios(page, selector: str) -> list[float]:
+    """WCAG contrast of each element's text colour against its background (the nearest opaque
+    one, walking up past transparent ancestors), from getComputedStyle."""
+    return page.evaluate(
+        """selector => {
+            const rgba = (css) => {
+                const v = css.match(/[\\d.]+/g).map(Number);
+                return v.length === 3 ? [...v, 1] : v;
+            };
+            const linear = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+            const luminance = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+            const background = (el) => {
+                for (; el; el = el.parentElement) {
+                    const c = rgba(getComputedStyle(el).backgroundColor);
+                    if (c[3] > 0) return c;
+                }
+                return [255, 255, 255, 1];
+            };
+            return [...document.querySelectorAll(selector)].map((el) => {
+                const [a, b] = [luminance(rgba(getComputedStyle(el).color)), luminance(background(el))];
+                return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            });
+        }""",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("scheme, query", [("light", ""), ("dark", ""), ("light", "?__theme=dark")])
+def test_highlights_are_readable_in_light_and_dark(browser, app, scheme, query):
+    browsing = open_page(browser, app.url + query, color_scheme=scheme)
+    page = browsing.page
+    try:
+        dark = scheme == "dark" or "dark" in query  # the system's scheme, or Gradio's URL parameter
+        assert page.evaluate("document.body.classList.contains('dark')") == dark
+        ask_in_page(page, "Who succeeded Stoltenberg?")
+        expect(page.locator("#sources mark.rag-sentence").first).to_be_visible()
+        ratios = contrast_ratios(page, "#chat mark.rag-answer, #sources mark.rag-answer, #sources mark.rag-sentence")
+        assert len(ratios) >= 3 and min(ratios) >= 4.5, ratios
+    finally:
+        page.context.close()
+
+
+def test_copy_gives_the_reply_as_plain_text(browser, app):
+    browsing = open_page(browser, app.url, permissions=["clipboard-read", "clipboard-write"])
+    page = browsing.page
+
+    def copy_last_reply() -> str:
+        page.locator('#chat [data-testid="bot"]').last.hover()
+        page.locator("#chat").get_by_role("button", name="Copy message").last.click()
+        return page.evaluate("navigator.clipboard.readText()")
+
+    try:
+        ask_in_page(page, "Who succeeded Stoltenberg?")
+        assert copy_last_reply() == (
+            "Mark Rutte\n“NATO Secretary General Jens Stoltenberg has stepped down from the role and handed it over "
+            "to former Dutch Prime Minister Mark Rutte.”\n[1] Stoltenberg Leaves NATO Role With Warning About "
+            "‘Reckless Russian Rhetoric’ (000_81de98d510058a00.txt, paragraph 3)"
+        )
+        ask_in_page(page, "What is the boiling point of mercury?")
+        assert copy_last_reply() == "I couldn't find that in the documents."  # not I couldn&#x27;t
+    finally:
+        page.context.close()
+
+
 def test_follow_up_question_in_the_same_conversation(tab):
     page = tab.page
     ask_in_page(page, "Who succeeded Stoltenberg?")
@@ -130,6 +223,64 @@ def test_example_question_is_clickable(tab):
     page.locator('#chat [data-testid="bot"]').first.wait_for()
     assert "Where is NATO headquarters?" in page.locator("#chat").inner_text()
     assert page.locator("#sources .rag-source").count() >= 1
+
+
+def components(demo, kind) -> list:
+    return [block for block in demo.blocks.values() if isinstance(block, kind)]
+
+
+def test_settings_offer_only_the_modes_the_index_serves_each_with_a_line_of_help(app, tmp_path):
+    import gradio as gr
+
+    from rag.config import MODE_HELP
+    from rag.status import served_modes
+    from rag.store import Store
+    from ui.app import build_app
+
+    (mode,) = [d for d in components(build_app(app.backend), gr.Dropdown) if d.elem_id == "mode"]
+    assert [value for _, value in mode.choices] == ["hybrid", "dense", "bm25", "rrf", "rescored"]  # no reranked
+    assert [label for label, _ in mode.choices] == [f"{v}: {MODE_HELP[v]}" for _, v in mode.choices]
+    # An index with re-ranking vectors (its meta key, on a copy) serves reranked too.
+    shutil.copytree(app.config.index_dir, tmp_path / "index")
+    store = Store.open(tmp_path / "index" / "store.sqlite")
+    with store.transaction():
+        store.set_meta("rerank_model_name", "all-mpnet-base-v2")
+    store.close()
+    assert served_modes(app.config.replace(index_dir=tmp_path / "index"))[-1] == "reranked"
+
+
+def test_k_is_1_to_20_on_the_page_and_the_api_as_on_the_command_line(app):
+    import gradio as gr
+    from gradio_client import Client
+
+    from ui.app import build_app
+
+    (k,) = [s for s in components(build_app(app.backend), gr.Slider) if s.elem_id == "k"]
+    assert (k.minimum, k.maximum) == (1, 20)  # tests/test_cli.py: `rag ask -k 21` is refused
+    client = Client(app.url, verbose=False)
+    assert len(json.loads(client.predict("When was NATO created?", 20, "bm25", api_name="/ask"))["citations"]) > 5
+    with pytest.raises(Exception, match="k must be between 1 and 20, not 21"):
+        client.predict("When was NATO created?", 21, "bm25", api_name="/ask")
+
+
+def test_example_questions_come_from_the_seeds_folders_examples_file(app, tmp_path):
+    import gradio as gr
+
+    from ui.app import build_app
+    from ui.backend import Backend
+
+    def examples(seeds: Path) -> list[str]:
+        backend = Backend(app.config.replace(seeds_dir=seeds))
+        try:
+            demo = build_app(backend)
+        finally:
+            backend.close()
+        return [b.value for b in components(demo, gr.Button) if "rag-example" in (b.elem_classes or [])]
+
+    assert examples(app.config.seeds_dir)[0] == "Who succeeded Stoltenberg?"  # seeds/.examples.txt
+    assert examples(tmp_path) == []  # someone else's documents: no NATO examples
+    (tmp_path / ".examples.txt").write_text("\n  Who planted the quince orchard?  \n\n", encoding="utf-8")
+    assert examples(tmp_path) == ["Who planted the quince orchard?"]
 
 
 def set_slider(page, elem_id: str, value: str) -> None:
@@ -179,33 +330,41 @@ def test_markup_in_seeds_and_questions_shows_as_text_and_never_runs(tab):
     assert tab.external_requests() == []
 
 
-def test_overlong_question_gets_a_clear_message(tab):
+def test_overlong_question_gets_a_clear_message(tab, capfd):
     page = tab.page
     ask_in_page(page, "Why " + "a" * 2500)
     assert "the question is 2,504 characters; the limit is 2,000" in last_reply(page)
+    assert refusals(capfd) == ["rag chat: refused: the question is 2,504 characters; the limit is 2,000"]
 
 
-def test_ask_endpoint_returns_the_rag_ask_json(app):
+def refusals(capfd) -> list[str]:
+    """The server's stderr lines about refused requests, checked to hold no traceback."""
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if "refused" in line]
+
+
+def test_ask_endpoint_returns_the_rag_ask_json(app, capfd):
     from gradio_client import Client
 
-    # download_files=False: the citations' "path" keys are document names, not files to fetch.
-    client = Client(app.url, download_files=False, verbose=False)
-    result = client.predict("Who succeeded Stoltenberg?", api_name="/ask")
+    # Default options, as the page's "Use via API" snippet shows: a result dict with citations'
+    # "path" keys made gradio_client try to download each document as a file and crash.
+    client = Client(app.url)
+    result = json.loads(client.predict("Who succeeded Stoltenberg?", api_name="/ask"))
     expected = app.backend.ask("Who succeeded Stoltenberg?").to_dict()
-    assert set(result) == set(expected)
-    assert result["answer"] == expected["answer"] and result["citations"] == expected["citations"]
+    assert result["answer"] == "Mark Rutte"
+    assert set(result) == set(expected) and result["citations"] == expected["citations"]
     assert any("handed it over" in c["text"] for c in result["citations"])
-    two = client.predict("When was NATO created?", 2, "bm25", api_name="/ask")
+    two = json.loads(client.predict("When was NATO created?", 2, "bm25", api_name="/ask"))
     assert len(two["citations"]) == 2
     with pytest.raises(Exception, match="the limit is 2,000"):
         client.predict("x" * 2001, api_name="/ask")
     with pytest.raises(Exception, match="unknown mode 'fast'"):
         client.predict("When was NATO created?", 2, "fast", api_name="/ask")
+    assert [line.split(": ")[2][:14] for line in refusals(capfd)] == ["the question i", "unknown mode '"]
 
 
 def test_only_ask_is_a_public_endpoint(app):
-    import json
-
     with urllib.request.urlopen(app.url + "gradio_api/info") as response:
         info = json.load(response)
     assert list(info["named_endpoints"]) == ["/ask"]
@@ -285,7 +444,7 @@ def test_auth_protects_the_page_and_the_api(app):
         assert refused.value.code == 401
         with pytest.raises(Exception):
             Client(url, download_files=False, verbose=False, auth=("alice", "wrong"))
-        client = Client(url, download_files=False, verbose=False, auth=("alice", "s3cret"))
-        assert client.predict("When was NATO created?", api_name="/ask")["citations"]
+        client = Client(url, verbose=False, auth=("alice", "s3cret"))
+        assert '"citations": [{' in client.predict("When was NATO created?", api_name="/ask")
     finally:
         demo.close()

@@ -6,25 +6,20 @@ Every UI event is private; only `/ask` is callable by API clients.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 
-from rag.config import MODES, RERANK_MODEL, Config
+from rag.config import MAX_K, MODE_HELP, MODES, Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
+from rag.status import served_modes
 from ui import render
 from ui.backend import Backend
 
-EXAMPLES = (
-    "Who succeeded Stoltenberg?",
-    "Where is NATO headquarters?",
-    "Which countries joined NATO last year?",
-    "When was NATO created?",
-)
-MAX_K = 20
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
 SHOWN_QUESTION_CHARS = 300  # a rejected, overlong question is shown shortened in the chat
 PRIVATE = {"api_visibility": "private"}
@@ -36,12 +31,14 @@ class ChatServerError(RagError):
 
 def build_app(backend: Backend) -> gr.Blocks:
     config = backend.config
+    examples = backend.examples()
 
     def respond(question: str, messages: list[dict], turns: list[Turn], k: float, mode: str):
         question = question or ""
         try:
             turn = backend.chat(question, turns[-HISTORY_TURNS:], k=int(k), mode=mode)
         except RagError as exc:
+            _log_refusal(str(exc))
             shown = question.strip()
             if len(shown) > SHOWN_QUESTION_CHARS:
                 shown = shown[:SHOWN_QUESTION_CHARS] + "…"
@@ -52,7 +49,7 @@ def build_app(backend: Backend) -> gr.Blocks:
             return messages, messages, turns, gr.skip(), question
         messages = messages + [
             {"role": "user", "content": render.escape_html(turn.asked)},
-            {"role": "assistant", "content": render.chat_reply(turn.answer, turn.asked)},
+            {"role": "assistant", "content": render.chat_reply(turn.answer, turn.asked, len(messages))},
         ]
         return messages, messages, turns + [turn.as_turn()], render.sources_panel(turn.answer), ""
 
@@ -79,16 +76,20 @@ def build_app(backend: Backend) -> gr.Blocks:
             lines = [f"error: {exc}"]
         return render.message_list(lines), documents()
 
-    def ask(question: str, k: int = config.k, mode: str = config.mode) -> dict[str, Any]:
-        """Answer a question from the indexed documents: the same JSON as `rag ask --json`."""
+    def ask(question: str, k: int = config.k, mode: str = config.mode) -> str:
+        """Answer a question from the indexed documents: the JSON text `rag ask --json` prints.
+
+        Text, not a dict: gradio_client (2.x, protocol sse_v3) downloads any dict in a result
+        that has a string "path" key as a file (utils.is_file_obj), and every citation has one.
+        """
         if mode not in MODES:
-            raise gr.Error(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+            raise _refuse(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not 1 <= int(k) <= MAX_K:
-            raise gr.Error(f"k must be between 1 and {MAX_K}, not {k}")
+            raise _refuse(f"k must be between 1 and {MAX_K}, not {k}")
         try:
-            return backend.ask(question, k=int(k), mode=mode).to_dict()
+            return backend.ask(question, k=int(k), mode=mode).to_json()
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise _refuse(str(exc)) from None
 
     # delete_cache: Gradio's copies of uploads go after an hour (the seeds folder keeps its own).
     with gr.Blocks(title="seed-rag", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
@@ -108,9 +109,11 @@ def build_app(backend: Backend) -> gr.Blocks:
                             show_label=False, elem_id="question", scale=5, autofocus=True,
                         )
                         ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
-                    gr.HTML('<div class="rag-try">Try one of these:</div>')
-                    with gr.Row():
-                        example_buttons = [gr.Button(q, size="sm", elem_classes=["rag-example"]) for q in EXAMPLES]
+                    example_buttons = []
+                    if examples:
+                        gr.HTML('<div class="rag-try">Try one of these:</div>')
+                        with gr.Row():
+                            example_buttons = [gr.Button(q, size="sm", elem_classes=["rag-example"]) for q in examples]
                     clear_button = gr.Button("New conversation", size="sm", elem_id="clear")
                 with gr.Column(scale=2):
                     sources = gr.HTML(render.sources_panel(None), elem_id="sources")
@@ -124,10 +127,10 @@ def build_app(backend: Backend) -> gr.Blocks:
             reindex_button = gr.Button("Re-index seeds", elem_id="reindex")
         with gr.Tab("Settings"):
             k = gr.Slider(1, MAX_K, value=config.k, step=1, label="Number of citations", elem_id="k")
+            # The modes this index serves when the page starts (`reranked` needs its vectors).
             mode = gr.Dropdown(
-                list(MODES), value=config.mode, label="Retrieval mode", elem_id="mode",
-                info=f"reranked also scores the top passages with {RERANK_MODEL}; it needs "
-                     f"`rag index --rerank-model {RERANK_MODEL}` first",
+                [(f"{m}: {MODE_HELP[m]}", m) for m in served_modes(config)], value=config.mode,
+                label="Retrieval mode", elem_id="mode",
             )
 
         chat_inputs = [question, messages, turns, k, mode]
@@ -135,7 +138,7 @@ def build_app(backend: Backend) -> gr.Blocks:
         answering = {"show_progress_on": [chatbot, sources], **PRIVATE}
         question.submit(respond, chat_inputs, chat_outputs, **answering)
         ask_button.click(respond, chat_inputs, chat_outputs, **answering)
-        for button, text in zip(example_buttons, EXAMPLES):
+        for button, text in zip(example_buttons, examples):
             button.click(_constant(text), None, question, **PRIVATE).then(respond, chat_inputs, chat_outputs, **answering)
         clear_button.click(clear, None, [chatbot, messages, turns, sources], **PRIVATE)
         chatbot.clear(clear, None, [chatbot, messages, turns, sources], **PRIVATE)  # its own bin icon
@@ -144,6 +147,17 @@ def build_app(backend: Backend) -> gr.Blocks:
         demo.load(documents, None, status, **PRIVATE)
         gr.api(ask, api_name="ask")
     return demo
+
+
+def _log_refusal(message: str) -> None:
+    """One line on the server's stderr per request refused for its input, never a traceback."""
+    print(f"rag chat: refused: {message}", file=sys.stderr, flush=True)
+
+
+def _refuse(message: str) -> gr.Error:
+    """The API caller's error; print_exception=False, or Gradio prints its traceback too."""
+    _log_refusal(message)
+    return gr.Error(message, print_exception=False)
 
 
 def _constant(value: str) -> Callable[[], str]:
@@ -178,10 +192,13 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
         _, url, _ = demo.launch(
             server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=True, quiet=True,
             max_file_size=backend.config.max_file_bytes, ssr_mode=False, mcp_server=False, show_error=False,
-            theme=theme, css=render.CSS,
+            theme=theme, css=render.CSS, js=render.COPY_SCRIPT,
         )
     except OSError as exc:
-        raise ChatServerError(f"cannot serve on {host}:{port} ({exc}); pass another --port or --host") from None
+        raise ChatServerError(
+            f"cannot serve on {host}:{port} ({exc}); pass another --port "
+            f"(make chat CHAT_PORT={port + 1} with make) or --host"
+        ) from None
     return demo, url
 
 

@@ -20,6 +20,8 @@ from rag.store import Store
 from rag.types import DocumentRow, IndexReport, UploadReport
 from rag.uploads import ingest_uploads
 
+EXAMPLES_FILE = ".examples.txt"  # in the seeds folder
+
 
 @dataclass(frozen=True)
 class ChatTurn:
@@ -61,6 +63,15 @@ class Backend:
         """Exactly `rag index`: only new or changed passages are encoded."""
         with self._lock:
             return index_seeds(self.config, progress=progress)
+
+    def examples(self) -> list[str]:
+        """Example questions for the chat page: seeds/.examples.txt, one per line, written by
+        whoever owns the documents (hidden, so never indexed); none without the file."""
+        path = self.config.seeds_dir / EXAMPLES_FILE
+        if not path.is_file():
+            return []
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        return [line.strip() for line in lines if line.strip()]
 
     def documents(self) -> tuple[list[DocumentRow], dict[str, Any]]:
         with Store.open(self.config.store_path) as store:

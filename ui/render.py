@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from rag.answer import Answer, Citation
 from rag.types import DocumentRow, IndexReport, UploadReport
@@ -27,17 +27,25 @@ def header(seeds_dir: Path) -> str:
     )
 
 
-def span_in(citation: Citation, source: Any) -> tuple[int, int] | None:
-    """Where a document span (an AnswerSource) falls inside a cited passage, clipped to it.
+class Span(Protocol):
+    """A stretch of a document: a Citation's passage or an AnswerSource."""
 
-    Both carry offsets into the same document text, so the passage-relative span is a subtraction.
+    doc_id: str
+    start: int
+    end: int
+
+
+def span_in(outer: Span, inner: Span | None) -> tuple[int, int] | None:
+    """Where a document span falls inside another (a passage, a sentence), clipped to it.
+
+    Both carry offsets into the same document text, so the relative span is a subtraction.
     """
-    if source is None or source.doc_id != citation.doc_id:
+    if inner is None or inner.doc_id != outer.doc_id:
         return None
-    start, end = max(source.start, citation.start), min(source.end, citation.end)
+    start, end = max(inner.start, outer.start), min(inner.end, outer.end)
     if start >= end:
         return None
-    return start - citation.start, end - citation.start
+    return start - outer.start, end - outer.start
 
 
 def highlight(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
@@ -51,49 +59,119 @@ def highlight(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
     return "".join(out)
 
 
-def chat_reply(answer: Answer, asked: str) -> str:
-    """The assistant's chat message: the short answer, then its citation numbers [1] [2] ...
+def split_citations(answer: Answer) -> tuple[list[Citation], list[Citation]]:
+    """The citations that support the answer (their passage holds it; the answer's passage is
+    cited first) and the other retrieved passages, best score first. An abstention is supported
+    by nothing: all its passages are merely the closest ones."""
+    supporting = [] if answer.abstained else [c for c in answer.citations if span_in(c, answer.source)]
+    others = [c for c in answer.citations if c not in supporting]
+    return supporting, sorted(others, key=lambda c: -c.score)
 
-    The chatbot shows messages as (sanitised) HTML with Markdown off, so escaping is enough
-    and the text reads cleanly to screen readers.
-    """
-    lines = [escape_html(answer.text or ""), ""]
-    if answer.abstained and answer.citations:
-        lines.append("The closest passages are listed under Sources.")
-    elif answer.citations:
-        lines.append("Sources: " + " ".join(f"[{n}]" for n in range(1, len(answer.citations) + 1)))
-    if answer.question != asked:
-        lines.append(f"Read as: {escape_html(answer.question)}")
+
+# The title of every score shown: what the number is, and what it may be compared with.
+SCORE_HELP = (
+    "Retrieval score of this passage for this question in the chosen mode: higher is a closer "
+    "match. Comparable only with the other passages of the same answer."
+)
+
+
+def passage_item(c: Citation, answer: Answer, anchor: str | None = None, n: int | None = None) -> str:
+    """One passage: [n] (a source's number) and title, where it is, its score, the text with the
+    answer and its sentence highlighted when it supports the answer."""
+    spans = []
+    if not answer.abstained:
+        for source, cls in ((answer.sentence_source, "rag-sentence"), (answer.source, "rag-answer")):
+            span = span_in(c, source)
+            if span:
+                spans.append((*span, cls))
+    number = "" if n is None else f'<span class="rag-n">[{n}]</span> '
+    ident = "" if anchor is None else f' id="{anchor}"'
+    return (
+        f'<li class="rag-source"{ident}><div class="rag-source-head">{number}'
+        f'<span class="rag-title">{escape_html(c.title)}</span></div>'
+        f'<div class="rag-source-meta">{escape_html(c.location())} · '
+        f'<span class="rag-score" title="{escape_html(SCORE_HELP)}">score {c.score:.3f}</span></div>'
+        f'<div class="rag-passage">{highlight(c.text, spans)}</div></li>'
+    )
+
+
+def passage_lists(answer: Answer, anchor: str | None = None) -> list[tuple[str, str]]:
+    """(heading, <ol> HTML) for the answer's sources, then its related passages; the sources'
+    items get ids `{anchor}-{n}` for the [n] links. An abstention has only "Closest passages"."""
+    supporting, others = split_citations(answer)
+    lists = []
+    if supporting:
+        items = [
+            passage_item(c, answer, None if anchor is None else f"{anchor}-{n}", n) for n, c in enumerate(supporting, 1)
+        ]
+        lists.append(("Source" if len(items) == 1 else "Sources", items))
+    if others:
+        lists.append(("Closest passages" if answer.abstained else "Related passages", [
+            passage_item(c, answer) for c in others
+        ]))
+    return [(heading, f'<ol class="rag-source-list">{"".join(items)}</ol>') for heading, items in lists]
+
+
+def quoted_sentence(answer: Answer) -> str | None:
+    """The sentence a reply quotes under its answer: none for an abstention, or when the answer
+    is that whole sentence already."""
+    if answer.abstained or answer.sentence == answer.text:
+        return None
+    return answer.sentence
+
+
+def reply_text(answer: Answer) -> str:
+    """The reply as plain text, what the chat's copy button puts on the clipboard: the answer,
+    the sentence it comes from in quotes, and each supporting citation's title and place."""
+    supporting, _ = split_citations(answer)
+    lines = [answer.text or ""]
+    if sentence := quoted_sentence(answer):
+        lines.append(f"“{sentence}”")
+    lines += [f"[{n}] {c.title} ({c.location()})" for n, c in enumerate(supporting, 1)]
     return "\n".join(lines)
 
 
+def chat_reply(answer: Answer, asked: str, number: int) -> str:
+    """The assistant's chat message: the short answer, the sentence it comes from quoted, the
+    citation(s) that support it, then the passages themselves in collapsed sections, so each
+    reply keeps its own sources whatever is asked next. `number` (the message's place in the
+    conversation) keeps the [n] link targets of different replies apart.
+
+    The chatbot shows messages as sanitised HTML with Markdown off: all text is escaped here.
+    The copy button copies the message's raw content; COPY_SCRIPT (below) gives the clipboard
+    the data-copy text instead of this markup.
+    """
+    anchor = f"rag-reply-{number}"
+    supporting, _ = split_citations(answer)
+    parts = [f'<div class="rag-short">{escape_html(answer.text or "")}</div>']
+    if sentence := quoted_sentence(answer):
+        inside = span_in(answer.sentence_source, answer.source)
+        marked = highlight(sentence, [(*inside, "rag-answer")] if inside else [])
+        parts.append(f'<blockquote class="rag-quote">“{marked}”</blockquote>')
+    for n, c in enumerate(supporting, 1):
+        parts.append(
+            f'<div class="rag-cite"><a class="rag-ref" href="#{anchor}-{n}">[{n}]</a> '
+            f"{escape_html(c.title)} ({escape_html(c.location())})</div>"
+        )
+    if answer.question != asked:
+        parts.append(f'<div class="rag-read-as">Read as: {escape_html(answer.question)}</div>')
+    for heading, items in passage_lists(answer, anchor):
+        parts.append(f"<details><summary>{heading}</summary>{items}</details>")
+    return f'<div class="rag-reply" data-copy="{escape_html(reply_text(answer))}">{"".join(parts)}</div>'
+
+
 def sources_panel(answer: Answer | None) -> str:
-    """Each cited passage with title, file, page (of a PDF), paragraph number, score and the answer highlighted."""
+    """The latest answer's passages in full: its sources with the answer highlighted, then the
+    related passages (an abstention's closest ones), each with title, place and score."""
     if answer is None:
         return '<div class="rag-sources rag-empty">Ask a question: the passages that answer it appear here.</div>'
-    sentence = answer.sentence_source  # the whole sentence the answer came from, if any
-    items = []
-    for n, c in enumerate(answer.citations, 1):
-        spans = []
-        if not answer.abstained:
-            for source, cls in ((sentence, "rag-sentence"), (answer.source, "rag-answer")):
-                span = span_in(c, source)
-                if span:
-                    spans.append((*span, cls))
-        page = "" if c.page is None else f" · page {c.page}"
-        items.append(
-            f'<li class="rag-source" id="rag-source-{n}">'
-            f'<div class="rag-source-head"><span class="rag-n">[{n}]</span> '
-            f'<span class="rag-title">{escape_html(c.title)}</span></div>'
-            f'<div class="rag-source-meta">{escape_html(c.path)}{page} · paragraph {c.ordinal + 1} · score {c.score:.3f}</div>'
-            f'<div class="rag-passage">{highlight(c.text, spans)}</div></li>'
-        )
     total = sum(answer.timings.values())
-    heading = "Closest passages (no answer found)" if answer.abstained else "Sources"
+    sections = "".join(
+        f'<div class="rag-sources-heading">{heading}</div>{items}' for heading, items in passage_lists(answer)
+    )
     return (
-        f'<div class="rag-sources"><div class="rag-sources-heading">{heading}'
-        f' <span class="rag-timing">{len(answer.citations)} passages · {total:.0f} ms</span></div>'
-        f'<ol class="rag-source-list">{"".join(items)}</ol></div>'
+        f'<div class="rag-sources"><div class="rag-sources-title">Latest answer'
+        f' <span class="rag-timing">{len(answer.citations)} passages · {total:.0f} ms</span></div>{sections}</div>'
     )
 
 
@@ -143,21 +221,59 @@ def _when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds") if timestamp else ""
 
 
+# Highlight colours are set for both schemes with their text colour, never `inherit`: Gradio puts
+# a `dark` class on <body> for a dark system scheme or ?__theme=dark, and the light text of the
+# dark theme on a light yellow mark was unreadable. Each pair keeps a contrast ratio of at least
+# 4.5:1 (WCAG AA), which tests/test_ui.py measures in Chromium in both schemes.
 CSS = """
-.rag-sources-heading { font-weight: 600; margin-bottom: .4em; }
+.rag-sources-title { font-weight: 600; margin-bottom: .4em; }
+.rag-sources-heading { font-weight: 600; margin: .6em 0 .3em; }
 .rag-timing { font-weight: 400; opacity: .65; font-size: .85em; margin-left: .5em; }
 .rag-source-list { padding-left: 0; list-style: none; margin: 0; }
 .rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .6em .8em; margin-bottom: .6em; }
 .rag-n { font-weight: 700; }
 .rag-title { font-weight: 600; }
-.rag-source-meta { font-size: .8em; opacity: .7; margin: .15em 0 .35em; }
+.rag-source-meta { font-size: .8em; opacity: .8; margin: .15em 0 .35em; }
+.rag-score { cursor: help; border-bottom: 1px dotted currentColor; }
 .rag-passage { white-space: pre-wrap; line-height: 1.45; }
-mark.rag-sentence { background: #fff3bf; color: inherit; }
-mark.rag-answer { background: #ffd43b; color: inherit; font-weight: 600; }
+.rag-reply { white-space: normal; }
+.rag-short { font-weight: 600; }
+.rag-quote { margin: .4em 0; padding-left: .7em; border-left: 3px solid var(--border-color-primary); }
+.rag-cite, .rag-read-as { font-size: .9em; }
+.rag-reply details { margin-top: .5em; }
+.rag-reply summary { cursor: pointer; }
+.rag-reply .rag-source-list { margin-top: .4em; }
+mark.rag-sentence { background: #fff3bf; color: #1f2328; }
+mark.rag-answer { background: #ffd43b; color: #1f2328; font-weight: 600; }
+.dark mark.rag-sentence { background: #4d3f00; color: #fff8db; }
+.dark mark.rag-answer { background: #806600; color: #ffffff; }
 .rag-documents { width: 100%; border-collapse: collapse; }
 .rag-documents td, .rag-documents th { border-bottom: 1px solid var(--border-color-primary); padding: .3em .5em; text-align: left; }
 .rag-status { margin-bottom: .6em; }
 .rag-empty { opacity: .65; }
 .rag-header h2 { margin: 0 0 .2em; }
 .rag-header p { margin: 0; opacity: .8; }
+"""
+
+# Run by the page on load (launch(js=...)). The chatbot's copy button writes a message's raw
+# content to the clipboard (Gradio 6's Chatbot has no per-message plain-text option), and that
+# content is our escaped HTML: "I couldn&#x27;t" and markup. A copy started from the chat gets
+# the reply's data-copy text (render.reply_text) instead, or, for a question or an error, its
+# text without entities. DOMParser's document is inert: no script runs, nothing loads.
+# navigator.clipboard exists only in secure contexts (localhost, https); elsewhere Gradio copies
+# with execCommand and the raw content.
+COPY_SCRIPT = """
+() => {
+  const clipboard = navigator.clipboard;
+  if (!clipboard) return;
+  const write = clipboard.writeText.bind(clipboard);
+  let fromChat = false;
+  document.addEventListener("click", (event) => { fromChat = Boolean(event.target.closest?.("#chat")); }, true);
+  clipboard.writeText = (text) => {
+    if (!fromChat) return write(text);
+    const body = new DOMParser().parseFromString(text, "text/html").body;
+    const replies = [...body.querySelectorAll("[data-copy]")];
+    return write(replies.length ? replies.map((reply) => reply.dataset.copy).join("\\n\\n") : body.textContent);
+  };
+}
 """
