@@ -12,7 +12,7 @@ from rag.store import Store
 
 
 def index_status(config: Config) -> dict[str, Any]:
-    store = Store.open(config.store_path)
+    store = Store.open(config.store_path, read_only=True)
     try:
         counts = store.counts()
         indexed_at = store.get_meta("indexed_at")
@@ -44,7 +44,7 @@ def check_index(config: Config) -> list[str]:
     FAISS index holding exactly the store's passage ids (so a count that matches by accident
     does not pass).
     """
-    store = Store.open(config.store_path)
+    store = Store.open(config.store_path, read_only=True)
     problems: list[str] = []
     try:
         with store.transaction(write=False):  # one snapshot, even while `rag index` publishes

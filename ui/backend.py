@@ -63,7 +63,7 @@ class Backend:
             return index_seeds(self.config, progress=progress)
 
     def documents(self) -> tuple[list[DocumentRow], dict[str, Any]]:
-        store = Store.open(self.config.store_path)
+        store = Store.open(self.config.store_path, read_only=True)
         try:
             rows = store.documents()
         finally:
