@@ -5,16 +5,18 @@ so `rag --help` and usage errors are instant.
 """
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import click
 
 from rag.config import MODES, Config
 from rag.errors import QuestionFileError
+from rag.jsonl import parse_object
 
 
 
@@ -146,44 +148,75 @@ def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | 
       rag ask --questions questions.jsonl --json
     """
     with user_errors():
+        skipped: list[str] = []
+
+        def skip(problem: str) -> None:
+            click.echo(f"rag: error: {problem} (skipped)", err=True)
+            skipped.append(problem)
+
         if questions:
-            batch = read_question_lines(Path(questions))
+            batch = read_question_lines(Path(questions), skip)
             as_json = True
         elif question is None or not question.strip():
             raise click.UsageError('give a question, e.g. rag ask "Who succeeded Stoltenberg?", or --questions FILE')
         else:
-            batch = [question]
-        from rag.qa import QA
+            batch = [(None, question)]
+        from rag.inputs import InputError, check_question
+        from rag.qa import QA, QuestionError
 
         qa = QA(_config(index_dir, model=model))
         try:
-            for q in batch:
-                answer = qa.ask(q, k=k, mode=mode)
+            for where, q in batch:
+                try:
+                    answer = qa.ask(check_question(q), k=k, mode=mode)
+                except (InputError, QuestionError) as exc:
+                    if where is None:  # the question on the command line: its error is the command's
+                        raise
+                    skip(f"{where}: {exc}")
+                    continue
                 if as_json:
                     click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
                 else:
                     click.echo(format_answer(answer))
         finally:
             qa.close()
+        if skipped:
+            click.echo(f"rag: error: {len(skipped)} line(s) of {questions} skipped", err=True)
+            sys.exit(1)
 
 
-def read_question_lines(path: Path) -> list[str]:
-    """Questions from a file: one per line, or JSON Lines with a "question" key."""
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line:
+def read_question_lines(path: Path, skip: Callable[[str], None]) -> list[tuple[str, object]]:
+    """(where, question) of each question in a file: one per line, or JSON Lines with a "question" key.
+
+    A line without one (not UTF-8, not JSON) goes to `skip` as "FILE:N: why" and the rest of the
+    batch still runs; the question itself is checked where every question is (rag.inputs, QA).
+    """
+    out: list[tuple[str, object]] = []
+    lines = 0
+    # Bytes, decoded line by line: one bad byte costs its own line, not the whole file.
+    for n, raw in enumerate(path.read_bytes().removeprefix(codecs.BOM_UTF8).splitlines(), 1):
+        if not raw.strip():
             continue
-        if line.startswith("{"):
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise QuestionFileError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item.get("question"), str) or not item["question"].strip():
-                raise QuestionFileError(f"{path}:{n}: no \"question\" string")
-            line = item["question"]
-        out.append(line)
-    if not out:
+        lines += 1
+        where = f"{path}:{n}"
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            skip(f"{where}: not UTF-8 text (bad byte at column {exc.start + 1})")
+            continue
+        if not line.startswith("{"):
+            out.append((where, line))
+            continue
+        try:
+            item = parse_object(where, line, QuestionFileError, '{"question": ...}')
+        except QuestionFileError as exc:
+            skip(str(exc))
+            continue
+        if "question" not in item:
+            skip(f'{where}: no "question" key')
+            continue
+        out.append((where, item["question"]))
+    if not lines:
         raise QuestionFileError(f"{path} holds no questions")
     return out
 

@@ -201,6 +201,53 @@ def test_ask_endpoint_returns_the_rag_ask_json(app):
         client.predict("When was NATO created?", 2, "fast", api_name="/ask")
 
 
+def run_event(url: str, api_name: str, data: list) -> dict:
+    """Run one of the page's events the way its JavaScript does (the queue's join, then its stream),
+    with any JSON a client may send; returns the "process_completed" message."""
+    import json
+    import uuid
+
+    dependencies = json.load(urllib.request.urlopen(url + "config"))["dependencies"]
+    fn_index = next(d["id"] for d in dependencies if d["api_name"] == api_name)
+    session = uuid.uuid4().hex
+    body = {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
+    join = urllib.request.Request(url + "gradio_api/queue/join", json.dumps(body).encode(),
+                                  {"Content-Type": "application/json"})
+    urllib.request.urlopen(join).read()
+    with urllib.request.urlopen(f"{url}gradio_api/queue/data?session_hash={session}", timeout=120) as stream:
+        for line in stream:
+            if line.startswith(b"data:") and (message := json.loads(line[5:]))["msg"] == "process_completed":
+                return message
+    raise AssertionError("the event never completed")
+
+
+@pytest.mark.parametrize(
+    "question, k, message",
+    [
+        ("When was NATO created?", "abc", 'k must be a whole number from 1 to 20, not "abc"'),
+        ("When was NATO created?", None, "k must be a whole number from 1 to 20, not null"),
+        ("When was NATO created?", [], "k must be a whole number from 1 to 20, not []"),
+        ("When was NATO created?", 2.5, "k must be a whole number from 1 to 20, not 2.5"),
+        (123, 5, "the question must be text, not 123"),
+        ({"a": 1}, 5, 'the question must be text, not {"a": 1}'),
+        ("Who \ud800?", 5, "the question is not valid text (lone surrogate at position 5)"),
+    ],
+)
+def test_ask_endpoint_refuses_bad_input_with_a_clear_message(app, question, k, message):
+    # Old code: a blank "Error" (int("abc"), None.strip, a tokenizer TypeError), and k=2.5 answered as 2.
+    result = run_event(app.url, "ask", [question, k, "hybrid"])
+    assert (result["success"], result["output"]["error"]) == (False, message)
+
+
+def test_chat_answers_a_lone_surrogate_with_a_message(app):
+    # Old code: the tokenizer's TypeError, shown as a blank "Error" and no reply.
+    result = run_event(app.url, "respond", ["Who \ud800?", [], [], 5, "hybrid"])
+    assert result["success"], result
+    chat, _, _, _, box = result["output"]["data"]
+    assert "Sorry: the question is not valid text (lone surrogate at position 5)." in str(chat)
+    assert box == "Who \\ud800?"  # kept in the box to correct, its surrogate spelt out
+
+
 def test_only_ask_is_a_public_endpoint(app):
     import json
 

@@ -15,6 +15,7 @@ from rag.config import MODES, RERANK_MODEL, Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
+from rag.inputs import check_k
 from ui import render
 from ui.backend import Backend
 
@@ -40,8 +41,11 @@ def build_app(backend: Backend) -> gr.Blocks:
     def respond(question: str, messages: list[dict], turns: list[Turn], k: float, mode: str):
         question = question or ""
         try:
-            turn = backend.chat(question, turns[-HISTORY_TURNS:], k=int(k), mode=mode)
+            turn = backend.chat(question, turns[-HISTORY_TURNS:], k=check_k(k, 1, MAX_K), mode=mode)
         except RagError as exc:
+            # Shown in the chat and kept in the box; a lone surrogate cannot travel back to the page
+            # (the reply is UTF-8 JSON), so it is spelt out as \ud800.
+            question = question.encode("utf-8", "backslashreplace").decode("utf-8")
             shown = question.strip()
             if len(shown) > SHOWN_QUESTION_CHARS:
                 shown = shown[:SHOWN_QUESTION_CHARS] + "…"
@@ -83,10 +87,8 @@ def build_app(backend: Backend) -> gr.Blocks:
         """Answer a question from the indexed documents: the same JSON as `rag ask --json`."""
         if mode not in MODES:
             raise gr.Error(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if not 1 <= int(k) <= MAX_K:
-            raise gr.Error(f"k must be between 1 and {MAX_K}, not {k}")
         try:
-            return backend.ask(question, k=int(k), mode=mode).to_dict()
+            return backend.ask(question, k=check_k(k, 1, MAX_K), mode=mode).to_dict()
         except RagError as exc:
             raise gr.Error(str(exc)) from None
 
