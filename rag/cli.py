@@ -243,20 +243,24 @@ def _auth_pair(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 makes the page reachable from the network.")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this host name (repeatable), e.g. the machine's name on the network; "
+                   "requests naming any other host are refused (loopback names always work).")
 @click.option("--auth", default=None, metavar="USER:PASS", callback=_auth_pair,
               help="Require this user name and password, for the page and the API.")
 @click.option("--share", is_flag=True, help="Also publish a public gradio.live link (needs internet; use with --auth).")
 @click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None,
               help="Seeds folder; uploads are saved here (default seeds/).")
 @index_dir_option
-def chat(host: str, port: int, auth: tuple[str, str] | None, share: bool, seeds: str | None,
-         index_dir: str | None) -> None:
+def chat(host: str, port: int, allowed_hosts: tuple[str, ...], auth: tuple[str, str] | None, share: bool,
+         seeds: str | None, index_dir: str | None) -> None:
     """Serve the chat page: answers with cited, highlighted passages; document uploads.
 
     \b
     Examples:
       rag chat                                # http://127.0.0.1:7860
       rag chat --port 8080 --auth alice:s3cret
+      rag chat --host 0.0.0.0 --allowed-host notes.lan --auth alice:s3cret
     """
     with user_errors():
         config = _config(index_dir, seeds)
@@ -269,7 +273,7 @@ def chat(host: str, port: int, auth: tuple[str, str] | None, share: bool, seeds:
             click.echo("warning: --share without --auth lets anyone with the link use the app", err=True)
         from ui.app import serve
 
-        serve(config, host=host, port=port, auth=auth, share=share, echo=click.echo)
+        serve(config, host=host, port=port, auth=auth, share=share, echo=click.echo, allowed_hosts=allowed_hosts)
 
 
 @main.command()

@@ -78,3 +78,24 @@ def test_make_chat_is_documented_first_in_the_readme():
     assert [c for c in commands if c][:2] == ["make chat", "make test"]
     assert (ROOT / "docs" / "chat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "docs/chat.png" in readme
+
+
+def chat_options(tmp_path, monkeypatch, *args: str, env: dict[str, str] | None = None):
+    """What `rag chat ARGS` hands the server (serve() is replaced), and the CLI's result."""
+    from click.testing import CliRunner
+
+    import ui.app
+    from rag.cli import main
+
+    served: dict = {}
+    monkeypatch.setattr(ui.app, "serve", lambda config, **options: served.update(options))
+    (tmp_path / "index").mkdir(exist_ok=True)
+    (tmp_path / "index" / "store.sqlite").touch()  # an index exists: chat does not build one first
+    result = CliRunner().invoke(main, ["chat", "--index-dir", str(tmp_path / "index"), *args], env=env or {})
+    return served, result
+
+
+def test_chat_passes_each_allowed_host_to_the_server(tmp_path, monkeypatch):
+    served, result = chat_options(tmp_path, monkeypatch, "--host", "0.0.0.0", "--allowed-host", "notes.lan",
+                                  "--allowed-host", "notes")
+    assert result.exit_code == 0 and served["allowed_hosts"] == ("notes.lan", "notes") and served["host"] == "0.0.0.0"

@@ -318,6 +318,76 @@ def test_reindex_button_runs_rag_index(tab):
     assert "0 new, 0 changed" in page.locator("#upload-message").inner_text()
 
 
+def fetch(url: str, path: str, headers: dict[str, str], method: str = "GET", body: bytes | None = None):
+    """(status, headers, body) of one request to the app at `url`, with exactly these headers (Host too)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(urlparse(url).hostname, urlparse(url).port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+ASK_BODY = b'{"data": ["Who succeeded Stoltenberg?"]}'
+EVIL = "http://evil.example"
+
+
+def test_a_foreign_host_or_page_is_refused_with_no_cors_allowance(app):
+    # Old code served all of these; for Host [::1] Gradio's CORS also allowed http://evil.example.
+    port = urlparse(app.url).port
+    json_post = {"Content-Type": "application/json"}
+    refused = [
+        ("GET", "/config", {"Host": f"evil.example:{port}", "Origin": EVIL}, None, 400),
+        ("POST", "/gradio_api/call/ask", {"Host": "evil.example", "Origin": EVIL, **json_post}, ASK_BODY, 400),
+        ("GET", "/config", {"Host": f"localhost:{port}", "Origin": EVIL}, None, 403),
+        ("POST", "/gradio_api/call/ask", {"Host": f"127.0.0.1:{port}", "Origin": EVIL, **json_post}, ASK_BODY, 403),
+        ("OPTIONS", "/gradio_api/call/ask", {"Host": f"[::1]:{port}", "Origin": EVIL,
+                                             "Access-Control-Request-Method": "POST"}, None, 403),
+    ]
+    for method, path, headers, body, code in refused:
+        status, answer_headers, text = fetch(app.url, path, headers, method, body)
+        assert (status, answer_headers.get("Access-Control-Allow-Origin")) == (code, None), (method, path, headers)
+        assert b"event_id" not in text and b"seed-rag" not in text and len(text) < 200
+
+
+def test_loopback_hosts_and_their_own_pages_are_served(app):
+    port = urlparse(app.url).port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST"):
+        status, _, text = fetch(app.url, "/config", {"Host": host})
+        assert status == 200 and b'"title":"seed-rag"' in text.replace(b" ", b""), host
+    origin = f"http://localhost:{port}"
+    status, headers, text = fetch(app.url, "/gradio_api/call/ask", {
+        "Host": f"localhost:{port}", "Origin": origin, "Content-Type": "application/json"}, "POST", ASK_BODY)
+    assert status == 200 and b"event_id" in text and headers["Access-Control-Allow-Origin"] == origin
+
+
+def test_allowed_host_adds_a_name_to_those_served(app):
+    from ui.app import start
+
+    demo, url = start(app.backend, port=free_port(), allowed_hosts=["Notes.LAN"])
+    try:
+        assert fetch(url, "/config", {"Host": "notes.lan:8080"})[0] == 200
+        assert fetch(url, "/config", {"Host": "other.lan"})[0] == 400
+        assert fetch(url, "/config", {"Host": "notes.lan", "Origin": "http://notes.lan"})[0] == 200
+    finally:
+        demo.close()
+
+
+def test_which_hosts_a_server_answers_to():
+    from ui.access import HostCheck
+
+    loopback, lan, named = HostCheck(None, "127.0.0.1"), HostCheck(None, "0.0.0.0"), HostCheck(None, "::1", ["a.lan"])
+    assert [loopback.serves(h) for h in ("localhost", "::1", "127.0.0.1", "192.168.1.5", "evil.example", None)] == [
+        True, True, True, False, False, False]
+    # Listening on the network, an address is served (rebinding needs a name), a name only if allowed.
+    assert [lan.serves(h) for h in ("192.168.1.5", "fe80::1", "localhost", "evil.example")] == [True, True, True, False]
+    assert named.serves("a.lan") and not named.serves("10.0.0.1")
+    assert HostCheck(None, "127.0.0.1", any_host=True).serves("x.gradio.live")  # --share: the link's name
+
+
 def test_auth_protects_the_page_and_the_api(app):
     from gradio_client import Client
 

@@ -7,7 +7,7 @@ Every UI event is private; only `/ask` is callable by API clients.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import gradio as gr
 
@@ -17,6 +17,7 @@ from rag.followup import Turn
 from rag.indexer import ProgressFactory
 from rag.inputs import check_k
 from ui import render
+from ui.access import GuardedApp
 from ui.backend import Backend
 
 EXAMPLES = (
@@ -169,9 +170,13 @@ def _progress(progress: gr.Progress, desc: str) -> ProgressFactory:
     return factory
 
 
-def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
-          auth: tuple[str, str] | None = None, share: bool = False) -> tuple[gr.Blocks, str]:
-    """Launch without blocking; returns the app and its local URL."""
+def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+          share: bool = False, allowed_hosts: Sequence[str] = ()) -> tuple[gr.Blocks, str]:
+    """Launch without blocking; returns the app and its local URL.
+
+    Requests must name this server in their Host header: a loopback name, `host`, or one of
+    `allowed_hosts` (ui/access.py).
+    """
     demo = build_app(backend)
     theme = gr.themes.Default(  # system fonts: the page loads nothing from the internet
         font=[gr.themes.Font("system-ui"), "sans-serif"], font_mono=[gr.themes.Font("ui-monospace"), "monospace"]
@@ -180,7 +185,7 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
         _, url, _ = demo.launch(
             server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=True, quiet=True,
             max_file_size=backend.config.max_file_bytes, ssr_mode=False, mcp_server=False, show_error=False,
-            theme=theme, css=render.CSS,
+            theme=theme, css=render.CSS, _app=GuardedApp(host, allowed_hosts, any_host=share),
         )
     except OSError as exc:
         raise ChatServerError(f"cannot serve on {host}:{port} ({exc}); pass another --port or --host") from None
@@ -188,10 +193,10 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-          share: bool = False, echo: Callable[[str], None] = print) -> None:
+          share: bool = False, echo: Callable[[str], None] = print, allowed_hosts: Sequence[str] = ()) -> None:
     """`rag chat`: load the index and the model, serve until interrupted."""
     backend = Backend(config)
-    demo, url = start(backend, host, port, auth, share)  # first, so a taken port fails fast
+    demo, url = start(backend, host, port, auth, share, allowed_hosts)  # first, so a taken port fails fast
     backend.warm_up()
     if host not in {"127.0.0.1", "localhost", "::1"}:
         echo(f"warning: listening on {host}: other machines on the network can reach this page")
