@@ -239,6 +239,23 @@ def _auth_pair(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return user, password
 
 
+def _auth_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> tuple[str, str] | None:
+    """USER:PASS from the file's first line, so the password is in no command line or shell history."""
+    if value is None:
+        return None
+    try:
+        first = value.read_text(encoding="utf-8-sig").splitlines()[:1]
+        shared = value.stat().st_mode & 0o077
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value} ({exc})") from None
+    if shared:
+        click.echo(f"warning: other users can read {value}; chmod 600 {value}", err=True)
+    try:
+        return _auth_pair(ctx, param, first[0] if first else "")
+    except click.BadParameter:
+        raise click.BadParameter(f"{value} must hold USER:PASS on its first line") from None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 makes the page reachable from the network.")
@@ -246,23 +263,28 @@ def _auth_pair(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Also answer requests for this host name (repeatable), e.g. the machine's name on the network; "
                    "requests naming any other host are refused (loopback names always work).")
-@click.option("--auth", default=None, metavar="USER:PASS", callback=_auth_pair,
-              help="Require this user name and password, for the page and the API.")
+@click.option("--auth", envvar="RAG_AUTH", default=None, metavar="USER:PASS", callback=_auth_pair,
+              help="Require this user name and password, for the page and the API (or $RAG_AUTH).")
+@click.option("--auth-file", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_auth_file,
+              help="Like --auth, read from the first line of this file.")
 @click.option("--share", is_flag=True, help="Also publish a public gradio.live link (needs internet; use with --auth).")
 @click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None,
               help="Seeds folder; uploads are saved here (default seeds/).")
 @index_dir_option
-def chat(host: str, port: int, allowed_hosts: tuple[str, ...], auth: tuple[str, str] | None, share: bool,
-         seeds: str | None, index_dir: str | None) -> None:
+def chat(host: str, port: int, allowed_hosts: tuple[str, ...], auth: tuple[str, str] | None,
+         auth_file: tuple[str, str] | None, share: bool, seeds: str | None, index_dir: str | None) -> None:
     """Serve the chat page: answers with cited, highlighted passages; document uploads.
 
     \b
     Examples:
       rag chat                                # http://127.0.0.1:7860
-      rag chat --port 8080 --auth alice:s3cret
-      rag chat --host 0.0.0.0 --allowed-host notes.lan --auth alice:s3cret
+      rag chat --port 8080 --auth-file ~/.rag-auth   # the file holds alice:s3cret
+      rag chat --host 0.0.0.0 --allowed-host notes.lan --auth-file ~/.rag-auth
     """
     with user_errors():
+        if auth and auth_file:
+            raise click.UsageError("give --auth (or $RAG_AUTH) or --auth-file, not both")
+        auth = auth or auth_file
         config = _config(index_dir, seeds)
         if not config.store_path.exists():
             from rag.indexer import index_seeds

@@ -388,6 +388,71 @@ def test_which_hosts_a_server_answers_to():
     assert HostCheck(None, "127.0.0.1", any_host=True).serves("x.gradio.live")  # --share: the link's name
 
 
+def login(url: str, user: str, password: str) -> int:
+    from urllib.parse import urlencode
+
+    form = urlencode({"username": user, "password": password}).encode()
+    request = urllib.request.Request(url + "login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status
+    except HTTPError as refused:
+        return refused.code
+
+
+def test_failed_logins_are_slowed_and_the_right_password_works_after_the_wait(app):
+    # Old code answered every guess at once: ten wrong passwords, ten 400s, no wait.
+    import time
+
+    from ui.access import Logins
+    from ui.app import start
+
+    logins = Logins("alice", "s3cret", base_seconds=2.0)
+    demo, url = start(app.backend, port=free_port(), auth=logins)
+    try:
+        codes = [login(url, "alice", f"guess{n}") for n in range(10)]
+        assert codes == [400] * 3 + [429] * 7
+        assert login(url, "alice", "s3cret") == 429  # not even checked during the wait
+        assert list(logins._failures) == ["127.0.0.1"]  # counted per client address, not for everyone
+        time.sleep(2.1)
+        assert login(url, "alice", "s3cret") == 200
+    finally:
+        demo.close()
+
+
+def test_the_wait_doubles_per_failure_up_to_the_cap_and_is_per_client():
+    import contextvars
+
+    from ui.access import Logins
+
+    now = [0.0]
+    logins = Logins("alice", "s3cret", base_seconds=1.0, cap_seconds=60.0, clock=lambda: now[0])
+    assert [logins.wait(n) for n in (0, 2, 3, 4, 5, 8, 9, 30)] == [0, 0, 1, 2, 4, 32, 60, 60]
+    contextvars.copy_context().run(guess_from_two_clients, logins, now)
+
+
+def guess_from_two_clients(logins, now: list[float]) -> None:
+    from fastapi import HTTPException
+
+    from ui.access import CLIENT
+
+    CLIENT.set("10.0.0.1")
+    assert [logins("alice", "x") for _ in range(3)] == [False] * 3
+    with pytest.raises(HTTPException, match="try again in 1 s") as refused:
+        logins("alice", "s3cret")
+    assert refused.value.status_code == 429
+    now[0] = 1.0
+    assert logins("alice", "x") is False  # the fourth failure: the next wait is 2 s
+    now[0] = 2.5
+    with pytest.raises(HTTPException, match="try again in 1 s"):
+        logins("alice", "s3cret")
+    CLIENT.set("10.0.0.2")
+    assert logins("alice", "s3cret") is True  # another client is not slowed by the first one's guesses
+    CLIENT.set("10.0.0.1")
+    now[0] = 3.0
+    assert logins("alice", "s3cret") is True and logins("alice", "x") is False  # success clears the count
+
+
 def test_auth_protects_the_page_and_the_api(app):
     from gradio_client import Client
 

@@ -1,4 +1,5 @@
-"""Who may use the chat server: the Host and Origin a request names.
+"""Who may use the chat server: the Host and Origin a request names, and how fast a client may
+guess passwords.
 
 DNS rebinding: a page on evil.example can point its own name at 127.0.0.1 and then read a
 loopback server as if it were its own site; only the Host header still says "evil.example". So a
@@ -9,16 +10,27 @@ outside it (GuardedApp).
 """
 from __future__ import annotations
 
+import contextvars
+import hmac
 import ipaddress
-from typing import Collection
+import math
+import threading
+import time
+from typing import Callable, Collection
 from urllib.parse import urlsplit
 
+from fastapi import HTTPException
 from gradio.routes import App, ORJSONResponse
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# The address of the client whose request is being served; Gradio's login hook is given only the
+# user name and password, so HostCheck records the address here for Logins.
+CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("client", default=None)
+
 
 def host_name(value: str | None) -> str | None:
     """The lower-case host of a Host header or an Origin ("[::1]:7860" -> "::1"), None if it has none."""
@@ -42,7 +54,7 @@ def _is_ip(name: str) -> bool:
 
 class HostCheck:
     """ASGI middleware: refuse a Host the server does not answer to (400) and a page from another
-    site (403).
+    site (403), and record the client's address for Logins.
 
     Served names: the loopback names, the address listened on, and `extra` (`--allowed-host`).
     Listening on a non-loopback address, any IP address is served too: rebinding needs a name,
@@ -76,7 +88,12 @@ class HostCheck:
             refusal = PlainTextResponse(f"requests from pages on {origin} are refused\n", status_code=403)
             await refusal(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        client = scope.get("client")
+        token = CLIENT.set(client[0] if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CLIENT.reset(token)
 
 
 class GuardedApp(App):
@@ -93,3 +110,39 @@ class GuardedApp(App):
 
     def build_middleware_stack(self) -> ASGIApp:
         return HostCheck(super().build_middleware_stack(), **self._check)
+
+
+class Logins:
+    """Gradio's auth hook for one user name and password, slowed per client after failed logins:
+    after `free` failures in a row, a client's next attempt is refused (HTTP 429) until
+    base_seconds * 2**(failures - free) have passed, at most cap_seconds. A refused attempt is
+    not checked, so guessing goes no faster by asking more often; a success clears the count."""
+
+    def __init__(self, user: str, password: str, free: int = 3, base_seconds: float = 1.0, cap_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._user, self._password = user.encode(), password.encode()
+        self.free, self.base_seconds, self.cap_seconds = free, base_seconds, cap_seconds
+        self._clock = clock
+        self._failures: dict[str | None, tuple[int, float]] = {}  # client -> (failures in a row, time of the last)
+        self._lock = threading.Lock()
+
+    def wait(self, failures: int) -> float:
+        """Seconds a client must wait after this many failures in a row."""
+        if failures < self.free:
+            return 0.0
+        return min(self.base_seconds * 2 ** (failures - self.free), self.cap_seconds)
+
+    def __call__(self, user: str, password: str) -> bool:
+        client, now = CLIENT.get(), self._clock()
+        with self._lock:
+            failures, last = self._failures.get(client, (0, 0.0))
+            left = self.wait(failures) - (now - last)
+            if left > 0:
+                raise HTTPException(429, f"too many failed logins; try again in {math.ceil(left)} s")
+            # Both compared in constant time, and both always, so timing tells neither.
+            ok = hmac.compare_digest(user.encode(), self._user) & hmac.compare_digest(password.encode(), self._password)
+            if ok:
+                self._failures.pop(client, None)
+            else:
+                self._failures[client] = (failures + 1, now)
+            return ok

@@ -17,7 +17,7 @@ from rag.followup import Turn
 from rag.indexer import ProgressFactory
 from rag.inputs import check_k
 from ui import render
-from ui.access import GuardedApp
+from ui.access import GuardedApp, Logins
 from ui.backend import Backend
 
 EXAMPLES = (
@@ -170,14 +170,16 @@ def _progress(progress: gr.Progress, desc: str) -> ProgressFactory:
     return factory
 
 
-def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | Logins | None = None,
           share: bool = False, allowed_hosts: Sequence[str] = ()) -> tuple[gr.Blocks, str]:
     """Launch without blocking; returns the app and its local URL.
 
     Requests must name this server in their Host header: a loopback name, `host`, or one of
-    `allowed_hosts` (ui/access.py).
+    `allowed_hosts` (ui/access.py). A user name and password are checked with a back-off per client.
     """
     demo = build_app(backend)
+    if isinstance(auth, tuple):
+        auth = Logins(*auth)
     theme = gr.themes.Default(  # system fonts: the page loads nothing from the internet
         font=[gr.themes.Font("system-ui"), "sans-serif"], font_mono=[gr.themes.Font("ui-monospace"), "monospace"]
     )
