@@ -6,7 +6,8 @@ Module map, lowest layer first; a module imports only from the layers above it i
 (tests/test_layers.py walks the import graph and fails on a cycle):
 
 - plain data and words: `errors.py`, `text.py` (the one tokeniser and stopword list),
-  `types.py` (StoredPassage, Hit, IndexReport, ...), `jsonl.py`, `metrics.py`;
+  `types.py` (StoredPassage, Hit, IndexReport, ...), `jsonl.py`, `metrics.py`, `inputs.py` (a
+  question and k as any front end receives them: text, a whole number in range);
 - configuration and models: `config.py` (the one Config), `models.py` (each model loaded once
   per process: encoders, the reader, spaCy), `nlp.py` (spaCy for the span rules);
 - documents to passages: `documents.py` (load, decode, title), `formats.py` (PDF and .docx

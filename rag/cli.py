@@ -5,16 +5,18 @@ so `rag --help` and usage errors are instant.
 """
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import click
 
 from rag.config import MAX_K, MODES, Config, index_command
 from rag.errors import QuestionFileError
+from rag.jsonl import parse_object
 
 
 
@@ -148,18 +150,31 @@ def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | 
       rag ask --questions questions.jsonl --json
     """
     with user_errors():
+        skipped: list[str] = []
+
+        def skip(problem: str) -> None:
+            click.echo(f"rag: error: {problem} (skipped)", err=True)
+            skipped.append(problem)
+
         if questions:
-            batch = read_question_lines(Path(questions))
+            batch = read_question_lines(Path(questions), skip)
         elif question is None or not question.strip():
             raise click.UsageError('give a question, e.g. rag ask "Who succeeded Stoltenberg?", or --questions FILE')
         else:
-            batch = [question]
-        from rag.qa import QA
+            batch = [(None, question)]
+        from rag.inputs import InputError, check_question
+        from rag.qa import QA, QuestionError
 
         qa = QA(_config(index_dir, model=model))
         try:
-            for q in batch:
-                answer = qa.ask(q, k=k, mode=mode)
+            for where, q in batch:
+                try:
+                    answer = qa.ask(check_question(q), k=k, mode=mode)
+                except (InputError, QuestionError) as exc:
+                    if where is None:  # the question on the command line: its error is the command's
+                        raise
+                    skip(f"{where}: {exc}")
+                    continue
                 if as_json:
                     click.echo(answer.to_json())
                 elif questions:  # several answers: each under its question, a blank line between
@@ -168,25 +183,43 @@ def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | 
                     click.echo(format_answer(answer))
         finally:
             qa.close()
+        if skipped:
+            click.echo(f"rag: error: {len(skipped)} line(s) of {questions} skipped", err=True)
+            sys.exit(1)
 
 
-def read_question_lines(path: Path) -> list[str]:
-    """Questions from a file: one per line, or JSON Lines with a "question" key."""
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line:
+def read_question_lines(path: Path, skip: Callable[[str], None]) -> list[tuple[str, object]]:
+    """(where, question) of each question in a file: one per line, or JSON Lines with a "question" key.
+
+    A line without one (not UTF-8, not JSON) goes to `skip` as "FILE:N: why" and the rest of the
+    batch still runs; the question itself is checked where every question is (rag.inputs, QA).
+    """
+    out: list[tuple[str, object]] = []
+    lines = 0
+    # Bytes, decoded line by line: one bad byte costs its own line, not the whole file.
+    for n, raw in enumerate(path.read_bytes().removeprefix(codecs.BOM_UTF8).splitlines(), 1):
+        if not raw.strip():
             continue
-        if line.startswith("{"):
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise QuestionFileError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item.get("question"), str) or not item["question"].strip():
-                raise QuestionFileError(f"{path}:{n}: no \"question\" string")
-            line = item["question"]
-        out.append(line)
-    if not out:
+        lines += 1
+        where = f"{path}:{n}"
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            skip(f"{where}: not UTF-8 text (bad byte at column {exc.start + 1})")
+            continue
+        if not line.startswith("{"):
+            out.append((where, line))
+            continue
+        try:
+            item = parse_object(where, line, QuestionFileError, '{"question": ...}')
+        except QuestionFileError as exc:
+            skip(str(exc))
+            continue
+        if "question" not in item:
+            skip(f'{where}: no "question" key')
+            continue
+        out.append((where, item["question"]))
+    if not lines:
         raise QuestionFileError(f"{path} holds no questions")
     return out
 
@@ -209,26 +242,52 @@ def _auth_pair(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return user, password
 
 
+def _auth_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> tuple[str, str] | None:
+    """USER:PASS from the file's first line, so the password is in no command line or shell history."""
+    if value is None:
+        return None
+    try:
+        first = value.read_text(encoding="utf-8-sig").splitlines()[:1]
+        shared = value.stat().st_mode & 0o077
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value} ({exc})") from None
+    if shared:
+        click.echo(f"warning: other users can read {value}; chmod 600 {value}", err=True)
+    try:
+        return _auth_pair(ctx, param, first[0] if first else "")
+    except click.BadParameter:
+        raise click.BadParameter(f"{value} must hold USER:PASS on its first line") from None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 makes the page reachable from the network.")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
-@click.option("--auth", default=None, metavar="USER:PASS", callback=_auth_pair,
-              help="Require this user name and password, for the page and the API.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this host name (repeatable), e.g. the machine's name on the network; "
+                   "requests naming any other host are refused (loopback names always work).")
+@click.option("--auth", envvar="RAG_AUTH", default=None, metavar="USER:PASS", callback=_auth_pair,
+              help="Require this user name and password, for the page and the API (or $RAG_AUTH).")
+@click.option("--auth-file", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_auth_file,
+              help="Like --auth, read from the first line of this file.")
 @click.option("--share", is_flag=True, help="Also publish a public gradio.live link (needs internet; use with --auth).")
 @click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None,
               help="Seeds folder; uploads are saved here (default seeds/).")
 @index_dir_option
-def chat(host: str, port: int, auth: tuple[str, str] | None, share: bool, seeds: str | None,
-         index_dir: str | None) -> None:
+def chat(host: str, port: int, allowed_hosts: tuple[str, ...], auth: tuple[str, str] | None,
+         auth_file: tuple[str, str] | None, share: bool, seeds: str | None, index_dir: str | None) -> None:
     """Serve the chat page: answers with cited, highlighted passages; document uploads.
 
     \b
     Examples:
       rag chat                                # http://127.0.0.1:7860
-      rag chat --port 8080 --auth alice:s3cret
+      rag chat --port 8080 --auth-file ~/.rag-auth   # the file holds alice:s3cret
+      rag chat --host 0.0.0.0 --allowed-host notes.lan --auth-file ~/.rag-auth
     """
     with user_errors():
+        if auth and auth_file:
+            raise click.UsageError("give --auth (or $RAG_AUTH) or --auth-file, not both")
+        auth = auth or auth_file
         config = _config(index_dir, seeds)
         if not config.store_path.exists():
             from rag.indexer import index_seeds
@@ -239,7 +298,7 @@ def chat(host: str, port: int, auth: tuple[str, str] | None, share: bool, seeds:
             click.echo("warning: --share without --auth lets anyone with the link use the app", err=True)
         from ui.app import serve
 
-        serve(config, host=host, port=port, auth=auth, share=share, echo=click.echo)
+        serve(config, host=host, port=port, auth=auth, share=share, echo=click.echo, allowed_hosts=allowed_hosts)
 
 
 @main.command()

@@ -16,7 +16,6 @@ Decisions (documented in README "Seed files"):
 from __future__ import annotations
 
 import hashlib
-import html
 import os
 import re
 import stat
@@ -222,11 +221,13 @@ def html_to_text(markup: str) -> str:
     """Visible text of an HTML page, block elements separated by blank lines.
 
     Passage offsets for an HTML seed index into this extracted text (stored with the document).
+    Character references are decoded once, by the parser (convert_charrefs): unescaping its
+    output again would turn the text "&lt;script&gt;" (written "&amp;lt;script&amp;gt;") into "<script>".
     """
     parser = _TextExtractor()
     parser.feed(markup)
     parser.close()
-    text = html.unescape("".join(parser.parts))
+    text = "".join(parser.parts)
     text = re.sub(r"[ \t\r\f\v]+", " ", text)
     text = re.sub(r" *\n *", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()

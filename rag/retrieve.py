@@ -39,7 +39,7 @@ class Retriever:
 
     def __init__(self, config: Config, warn: Callable[[str], None] | None = None) -> None:
         self.config = config
-        self.store = Store.open(config.store_path)
+        self.store = Store.open(config.store_path, read_only=True)
         self.warn = warn or (lambda msg: print(msg, file=sys.stderr))
         active = self.store.get_meta("model_name")
         if active is None:

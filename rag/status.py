@@ -16,7 +16,7 @@ from rag.store import Store
 
 
 def index_status(config: Config) -> dict[str, Any]:
-    with Store.open(config.store_path) as store:
+    with Store.open(config.store_path, read_only=True) as store:
         counts = store.counts()
         indexed_at = store.get_meta("indexed_at")
         manifest = store.faiss_info()
@@ -56,11 +56,8 @@ def seeds_not_indexed(seeds_dir: Path, extensions: Sequence[str], store: Store) 
 def served_modes(config: Config) -> tuple[str, ...]:
     """The retrieval modes the index can answer in: `reranked` only once `rag index
     --rerank-model` has stored its vectors (the meta key the retriever reads)."""
-    store = Store.open(config.store_path)
-    try:
+    with Store.open(config.store_path, read_only=True) as store:
         reranks = store.get_meta("rerank_model_name") is not None
-    finally:
-        store.close()
     return tuple(mode for mode in MODES if mode != "reranked" or reranks)
 
 
@@ -72,7 +69,7 @@ def check_index(config: Config) -> list[str]:
     does not pass).
     """
     problems: list[str] = []
-    with Store.open(config.store_path) as store:
+    with Store.open(config.store_path, read_only=True) as store:
         with store.transaction(write=False):  # one snapshot, even while `rag index` publishes
             problems += [f"SQLite integrity_check on {config.store_path}: {p}" for p in store.integrity_problems()]
             manifest = store.faiss_info()

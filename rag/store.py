@@ -105,6 +105,22 @@ class _CheckedConnection(sqlite3.Connection):
         return self.cursor(_CheckedCursor).executemany(*args)
 
 
+def _connect(path: Path, uri_query: str) -> _CheckedConnection:
+    conn = sqlite3.connect(path.absolute().as_uri() + uri_query, uri=True, timeout=30.0, isolation_level=None,
+                           check_same_thread=False, factory=_CheckedConnection)
+    conn.path = path
+    return conn
+
+
+def _folder_refuses_shm(conn: sqlite3.Connection) -> bool:
+    """True if a read-only connection cannot read because SQLite cannot create or set up the -shm file."""
+    try:
+        conn.cursor().execute("PRAGMA schema_version")  # a plain cursor: the raw error, untranslated
+    except sqlite3.OperationalError as exc:
+        return getattr(exc, "sqlite_errorname", "") in {"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT"}
+    return False
+
+
 class Store:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
@@ -113,22 +129,29 @@ class Store:
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, create: bool = False) -> "Store":
+    def open(cls, path: Path, create: bool = False, read_only: bool = False) -> "Store":
         """Open the store and check its schema. With create=True (the writers: `rag index`),
-        create it if missing and apply the schema migrations it lacks; a reader never writes."""
+        create it if missing and apply the schema migrations it lacks; a reader never writes.
+        read_only=True gives a connection that cannot write (questions, status), which also opens
+        an index in a folder this process cannot write to."""
         if not path.exists() and not create:
             raise StoreError(f"no index at {path}: run `{index_command(path.parent)}` first")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False,
-                                   factory=_CheckedConnection)
-            conn.path = path
+            conn = _connect(path, "?mode=ro" if read_only else "")
+            if read_only and _folder_refuses_shm(conn):
+                # A WAL reader needs the -shm file beside the store. In a folder it cannot write
+                # (read-only media, another user's index), SQLite's documented way in is immutable:
+                # no locks, so a writer in that folder (only another user could be one) goes unseen.
+                conn.close()
+                conn = _connect(path, "?mode=ro&immutable=1")
             store = cls(path, conn)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                if not read_only:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA foreign_keys=ON")
-                conn.execute("PRAGMA synchronous=FULL")
                 store._migrate(write=create)
             except BaseException:
                 conn.close()  # a store that cannot be used leaves no connection behind

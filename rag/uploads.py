@@ -11,13 +11,14 @@ import re
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from rag.config import Config
 from rag.documents import SkipFile, decode, extract_text
 from rag.errors import RagError
 from rag.formats import EXTRACTORS
 from rag.indexer import ProgressFactory, index_seeds
+from rag.store import Store
 from rag.types import SavedUpload, UploadReport
 
 MAX_NAME_CHARS = 100
@@ -69,8 +70,18 @@ def check_text(raw: bytes, original: str) -> None:
         )
 
 
-def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, extensions: Sequence[str]) -> SavedUpload:
-    """Copy an uploaded file into seeds_dir under a safe, unused name (never overwriting)."""
+def ids_in_use(seeds_dir: Path, extensions: Sequence[str], stored_ids: Collection[str]) -> set[str]:
+    """Document ids an upload must not take: the stored ones, and the stem of every indexable file
+    in the folder whatever its extension (`a.htm` beside `a.txt` would share the id "a", and the
+    indexer keeps only one of them)."""
+    exts = {e.lower() for e in extensions}
+    in_folder = {p.stem for p in seeds_dir.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")}
+    return in_folder | set(stored_ids)
+
+
+def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, extensions: Sequence[str],
+                stored_ids: Collection[str] = ()) -> SavedUpload:
+    """Copy an uploaded file into seeds_dir under a safe name that no other document uses (never overwriting)."""
     name = safe_name(original, extensions)
     size = source.stat().st_size
     if size > max_bytes:  # checked before reading, so a huge file is never loaded into memory
@@ -81,6 +92,7 @@ def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, ex
     root = seeds_dir.resolve()
     tmp = root / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: the indexer skips it
     tmp.write_bytes(raw)
+    taken = ids_in_use(root, extensions, stored_ids)
     try:
         for n in range(1, 1000):
             target = root / (name if n == 1 else f"{stem}-{n}{ext}")
@@ -88,6 +100,8 @@ def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, ex
                 raise UploadError(f"{original!r} would be saved outside the seeds folder")
             if target.exists() and target.read_bytes() == raw:
                 return SavedUpload(original, target, already_there=True)
+            if target.stem in taken:
+                continue
             try:
                 os.link(tmp, target)  # atomic, and fails instead of overwriting
             except FileExistsError:
@@ -106,12 +120,24 @@ def ingest_uploads(
     """Save each (temporary path, original name) into the seeds folder, then index incrementally."""
     saved: list[SavedUpload] = []
     refused: list[str] = []
+    stored_ids = _stored_ids(config)
     for source, original in files:
         try:
-            saved.append(save_upload(source, original, config.seeds_dir, config.max_file_bytes, config.extensions))
+            saved.append(save_upload(source, original, config.seeds_dir, config.max_file_bytes, config.extensions,
+                                     stored_ids))
         except UploadError as exc:
             refused.append(str(exc))
     if not any(not s.already_there for s in saved):
         return UploadReport(saved, refused, None)
     report = index_seeds(config, progress=progress)
     return UploadReport(saved, refused, report)
+
+
+def _stored_ids(config: Config) -> set[str]:
+    if not config.store_path.exists():
+        return set()
+    store = Store.open(config.store_path, read_only=True)
+    try:
+        return set(store.document_hashes())
+    finally:
+        store.close()

@@ -9,6 +9,8 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from conftest import ROOT, invoke_rag, run_rag
 from ui.screenshot import free_port
 
@@ -92,3 +94,54 @@ def test_make_setup_takes_a_torch_index_and_installs_chromium_when_missing():
     assert "pip install --quiet torch==2.13.0 \n" in default  # pip's own index unless asked
     assert "command -v chromium >/dev/null 2>&1 || if" in default and "apt-get install -y -q chromium" in default
     assert f"make setup TORCH_INDEX={cpu}" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def chat_options(tmp_path, monkeypatch, *args: str, env: dict[str, str] | None = None):
+    """What `rag chat ARGS` hands the server (serve() is replaced), and the CLI's result."""
+    from click.testing import CliRunner
+
+    import ui.app
+    from rag.cli import main
+
+    served: dict = {}
+    monkeypatch.setattr(ui.app, "serve", lambda config, **options: served.update(options))
+    (tmp_path / "index").mkdir(exist_ok=True)
+    (tmp_path / "index" / "store.sqlite").touch()  # an index exists: chat does not build one first
+    result = CliRunner().invoke(main, ["chat", "--index-dir", str(tmp_path / "index"), *args], env=env or {})
+    return served, result
+
+
+def test_chat_reads_the_password_from_a_file_or_the_environment(tmp_path, monkeypatch):
+    # Old code had neither: "No such option: --auth-file", and RAG_AUTH was ignored.
+    secret = tmp_path / "auth"
+    secret.write_text("alice:s3:cret\n")
+    secret.chmod(0o600)
+    served, result = chat_options(tmp_path, monkeypatch, "--auth-file", str(secret))
+    assert result.exit_code == 0 and served["auth"] == ("alice", "s3:cret") and result.stderr == ""
+    served, result = chat_options(tmp_path, monkeypatch, env={"RAG_AUTH": "bob:hunter2"})
+    assert result.exit_code == 0 and served["auth"] == ("bob", "hunter2")
+    secret.chmod(0o644)
+    served, result = chat_options(tmp_path, monkeypatch, "--auth-file", str(secret))
+    assert served["auth"] == ("alice", "s3:cret") and f"warning: other users can read {secret}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["--auth-file", "{dir}/auth"], {"RAG_AUTH": "bob:hunter2"}, "give --auth (or $RAG_AUTH) or --auth-file, not both"),
+        (["--auth-file", "{dir}/empty"], {}, "{dir}/empty must hold USER:PASS on its first line"),
+        (["--auth-file", "{dir}/missing"], {}, "cannot read {dir}/missing"),
+    ],
+)
+def test_chat_auth_mistakes_are_one_line(tmp_path, monkeypatch, args, env, message):
+    (tmp_path / "auth").write_text("alice:s3cret\n")
+    (tmp_path / "empty").write_text("\n")
+    served, result = chat_options(tmp_path, monkeypatch, *(a.format(dir=tmp_path) for a in args), env=env)
+    assert result.exit_code != 0 and served == {}
+    assert message.format(dir=tmp_path) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_chat_passes_each_allowed_host_to_the_server(tmp_path, monkeypatch):
+    served, result = chat_options(tmp_path, monkeypatch, "--host", "0.0.0.0", "--allowed-host", "notes.lan",
+                                  "--allowed-host", "notes")
+    assert result.exit_code == 0 and served["allowed_hosts"] == ("notes.lan", "notes") and served["host"] == "0.0.0.0"

@@ -160,6 +160,37 @@ def test_read_only_index_is_a_clear_error_that_does_not_suggest_deleting_it(dama
     assert "permissions" in str(error.value) and "rebuild" not in str(error.value)
 
 
+def test_a_read_only_index_answers_questions(damaged, encoder):
+    """`rag ask` and `rag status` only read, so an index folder nobody may write to still serves.
+    Old code opened the store for writing: "cannot use .../store.sqlite: attempt to write a readonly database"."""
+    from click.testing import CliRunner
+
+    from rag.cli import main
+
+    files = sorted(damaged.index_dir.iterdir())
+    for path in files:
+        path.chmod(0o444)
+    damaged.index_dir.chmod(0o555)
+    try:
+        with as_file_owner():
+            asked = CliRunner().invoke(main, ["ask", QUESTION, "--json", "--index-dir", str(damaged.index_dir)])
+            status = CliRunner().invoke(main, ["status", "--check", "--index-dir", str(damaged.index_dir)])
+            assert asked.exit_code == 0, asked.output
+            assert status.exit_code == 0 and "check: ok" in status.stdout, status.output
+            store = Store.open(damaged.store_path, read_only=True)
+            try:
+                with pytest.raises(StoreError, match="attempt to write a readonly database"):
+                    store.set_meta("written", "1")
+            finally:
+                store.close()
+    finally:
+        damaged.index_dir.chmod(0o755)
+        for path in files:
+            path.chmod(0o644)
+    assert "Mark Rutte" in json.loads(asked.stdout)["answer"]
+    assert sorted(damaged.index_dir.iterdir()) == files  # no -shm, -wal or lock file was needed
+
+
 def test_rebuild_replaces_a_corrupt_store(damaged, encoder):
     _garbage_pages(damaged.store_path)
     report = index_seeds(damaged, rebuild=True)  # what `rag index --rebuild` runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.documents import html_to_text, title_of
+from rag.documents import html_to_text, load_documents, title_of
 from rag.passages import sentence_spans, split_passages
 from tests.conftest import SEED_FILE
 
@@ -83,3 +83,12 @@ def test_html_seed_becomes_paragraphs_without_markup_or_scripts():
 def test_title_is_first_non_empty_line():
     assert title_of("\n\n  # My notes \nbody", "fallback") == "My notes"
     assert title_of("   ", "fallback") == "fallback"
+
+
+def test_html_character_references_are_decoded_once(tmp_path):
+    # Old code unescaped the parser's already-decoded text again: "&lt;script&gt;" became "<script>".
+    markup = "<p>Escaped: &amp;lt;script&amp;gt; &amp;amp; caf&eacute; &#x41;</p>"
+    assert html_to_text(markup) == "Escaped: &lt;script&gt; &amp; café A"
+    (tmp_path / "page.html").write_text(markup, encoding="utf-8")
+    [doc] = load_documents(tmp_path, [".html"], 10_000).documents
+    assert doc.text == "Escaped: &lt;script&gt; &amp; café A"

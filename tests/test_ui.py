@@ -364,6 +364,53 @@ def test_ask_endpoint_returns_the_rag_ask_json(app, capfd):
     assert [line.split(": ")[2][:14] for line in refusals(capfd)] == ["the question i", "unknown mode '"]
 
 
+def run_event(url: str, api_name: str, data: list) -> dict:
+    """Run one of the page's events the way its JavaScript does (the queue's join, then its stream),
+    with any JSON a client may send; returns the "process_completed" message."""
+    import json
+    import uuid
+
+    dependencies = json.load(urllib.request.urlopen(url + "config"))["dependencies"]
+    fn_index = next(d["id"] for d in dependencies if d["api_name"] == api_name)
+    session = uuid.uuid4().hex
+    body = {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
+    join = urllib.request.Request(url + "gradio_api/queue/join", json.dumps(body).encode(),
+                                  {"Content-Type": "application/json"})
+    urllib.request.urlopen(join).read()
+    with urllib.request.urlopen(f"{url}gradio_api/queue/data?session_hash={session}", timeout=120) as stream:
+        for line in stream:
+            if line.startswith(b"data:") and (message := json.loads(line[5:]))["msg"] == "process_completed":
+                return message
+    raise AssertionError("the event never completed")
+
+
+@pytest.mark.parametrize(
+    "question, k, message",
+    [
+        ("When was NATO created?", "abc", 'k must be a whole number from 1 to 20, not "abc"'),
+        ("When was NATO created?", None, "k must be a whole number from 1 to 20, not null"),
+        ("When was NATO created?", [], "k must be a whole number from 1 to 20, not []"),
+        ("When was NATO created?", 2.5, "k must be a whole number from 1 to 20, not 2.5"),
+        (123, 5, "the question must be text, not 123"),
+        ({"a": 1}, 5, 'the question must be text, not {"a": 1}'),
+        ("Who \ud800?", 5, "the question is not valid text (lone surrogate at position 5)"),
+    ],
+)
+def test_ask_endpoint_refuses_bad_input_with_a_clear_message(app, question, k, message):
+    # Old code: a blank "Error" (int("abc"), None.strip, a tokenizer TypeError), and k=2.5 answered as 2.
+    result = run_event(app.url, "ask", [question, k, "hybrid"])
+    assert (result["success"], result["output"]["error"]) == (False, message)
+
+
+def test_chat_answers_a_lone_surrogate_with_a_message(app):
+    # Old code: the tokenizer's TypeError, shown as a blank "Error" and no reply.
+    result = run_event(app.url, "respond", ["Who \ud800?", [], [], 5, "hybrid"])
+    assert result["success"], result
+    chat, _, _, _, box = result["output"]["data"]
+    assert "Sorry: the question is not valid text (lone surrogate at position 5)." in str(chat)
+    assert box == "Who \\ud800?"  # kept in the box to correct, its surrogate spelt out
+
+
 def test_only_ask_is_a_public_endpoint(app):
     with urllib.request.urlopen(app.url + "gradio_api/info") as response:
         info = json.load(response)
@@ -430,6 +477,141 @@ def test_reindex_button_runs_rag_index(tab):
     page.locator("#reindex").click()
     page.locator("#upload-message", has_text="indexed:").wait_for()
     assert "0 new, 0 changed" in page.locator("#upload-message").inner_text()
+
+
+def fetch(url: str, path: str, headers: dict[str, str], method: str = "GET", body: bytes | None = None):
+    """(status, headers, body) of one request to the app at `url`, with exactly these headers (Host too)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(urlparse(url).hostname, urlparse(url).port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+ASK_BODY = b'{"data": ["Who succeeded Stoltenberg?"]}'
+EVIL = "http://evil.example"
+
+
+def test_a_foreign_host_or_page_is_refused_with_no_cors_allowance(app):
+    # Old code served all of these; for Host [::1] Gradio's CORS also allowed http://evil.example.
+    port = urlparse(app.url).port
+    json_post = {"Content-Type": "application/json"}
+    refused = [
+        ("GET", "/config", {"Host": f"evil.example:{port}", "Origin": EVIL}, None, 400),
+        ("POST", "/gradio_api/call/ask", {"Host": "evil.example", "Origin": EVIL, **json_post}, ASK_BODY, 400),
+        ("GET", "/config", {"Host": f"localhost:{port}", "Origin": EVIL}, None, 403),
+        ("POST", "/gradio_api/call/ask", {"Host": f"127.0.0.1:{port}", "Origin": EVIL, **json_post}, ASK_BODY, 403),
+        ("OPTIONS", "/gradio_api/call/ask", {"Host": f"[::1]:{port}", "Origin": EVIL,
+                                             "Access-Control-Request-Method": "POST"}, None, 403),
+    ]
+    for method, path, headers, body, code in refused:
+        status, answer_headers, text = fetch(app.url, path, headers, method, body)
+        assert (status, answer_headers.get("Access-Control-Allow-Origin")) == (code, None), (method, path, headers)
+        assert b"event_id" not in text and b"seed-rag" not in text and len(text) < 200
+
+
+def test_loopback_hosts_and_their_own_pages_are_served(app):
+    port = urlparse(app.url).port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST"):
+        status, _, text = fetch(app.url, "/config", {"Host": host})
+        assert status == 200 and b'"title":"seed-rag"' in text.replace(b" ", b""), host
+    origin = f"http://localhost:{port}"
+    status, headers, text = fetch(app.url, "/gradio_api/call/ask", {
+        "Host": f"localhost:{port}", "Origin": origin, "Content-Type": "application/json"}, "POST", ASK_BODY)
+    assert status == 200 and b"event_id" in text and headers["Access-Control-Allow-Origin"] == origin
+
+
+def test_allowed_host_adds_a_name_to_those_served(app):
+    from ui.app import start
+
+    demo, url = start(app.backend, port=free_port(), allowed_hosts=["Notes.LAN"])
+    try:
+        assert fetch(url, "/config", {"Host": "notes.lan:8080"})[0] == 200
+        assert fetch(url, "/config", {"Host": "other.lan"})[0] == 400
+        assert fetch(url, "/config", {"Host": "notes.lan", "Origin": "http://notes.lan"})[0] == 200
+    finally:
+        demo.close()
+
+
+def test_which_hosts_a_server_answers_to():
+    from ui.access import HostCheck
+
+    loopback, lan, named = HostCheck(None, "127.0.0.1"), HostCheck(None, "0.0.0.0"), HostCheck(None, "::1", ["a.lan"])
+    assert [loopback.serves(h) for h in ("localhost", "::1", "127.0.0.1", "192.168.1.5", "evil.example", None)] == [
+        True, True, True, False, False, False]
+    # Listening on the network, an address is served (rebinding needs a name), a name only if allowed.
+    assert [lan.serves(h) for h in ("192.168.1.5", "fe80::1", "localhost", "evil.example")] == [True, True, True, False]
+    assert named.serves("a.lan") and not named.serves("10.0.0.1")
+    assert HostCheck(None, "127.0.0.1", any_host=True).serves("x.gradio.live")  # --share: the link's name
+
+
+def login(url: str, user: str, password: str) -> int:
+    from urllib.parse import urlencode
+
+    form = urlencode({"username": user, "password": password}).encode()
+    request = urllib.request.Request(url + "login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status
+    except HTTPError as refused:
+        return refused.code
+
+
+def test_failed_logins_are_slowed_and_the_right_password_works_after_the_wait(app):
+    # Old code answered every guess at once: ten wrong passwords, ten 400s, no wait.
+    import time
+
+    from ui.access import Logins
+    from ui.app import start
+
+    logins = Logins("alice", "s3cret", base_seconds=2.0)
+    demo, url = start(app.backend, port=free_port(), auth=logins)
+    try:
+        codes = [login(url, "alice", f"guess{n}") for n in range(10)]
+        assert codes == [400] * 3 + [429] * 7
+        assert login(url, "alice", "s3cret") == 429  # not even checked during the wait
+        assert list(logins._failures) == ["127.0.0.1"]  # counted per client address, not for everyone
+        time.sleep(2.1)
+        assert login(url, "alice", "s3cret") == 200
+    finally:
+        demo.close()
+
+
+def test_the_wait_doubles_per_failure_up_to_the_cap_and_is_per_client():
+    import contextvars
+
+    from ui.access import Logins
+
+    now = [0.0]
+    logins = Logins("alice", "s3cret", base_seconds=1.0, cap_seconds=60.0, clock=lambda: now[0])
+    assert [logins.wait(n) for n in (0, 2, 3, 4, 5, 8, 9, 30)] == [0, 0, 1, 2, 4, 32, 60, 60]
+    contextvars.copy_context().run(guess_from_two_clients, logins, now)
+
+
+def guess_from_two_clients(logins, now: list[float]) -> None:
+    from fastapi import HTTPException
+
+    from ui.access import CLIENT
+
+    CLIENT.set("10.0.0.1")
+    assert [logins("alice", "x") for _ in range(3)] == [False] * 3
+    with pytest.raises(HTTPException, match="try again in 1 s") as refused:
+        logins("alice", "s3cret")
+    assert refused.value.status_code == 429
+    now[0] = 1.0
+    assert logins("alice", "x") is False  # the fourth failure: the next wait is 2 s
+    now[0] = 2.5
+    with pytest.raises(HTTPException, match="try again in 1 s"):
+        logins("alice", "s3cret")
+    CLIENT.set("10.0.0.2")
+    assert logins("alice", "s3cret") is True  # another client is not slowed by the first one's guesses
+    CLIENT.set("10.0.0.1")
+    now[0] = 3.0
+    assert logins("alice", "s3cret") is True and logins("alice", "x") is False  # success clears the count
 
 
 def test_auth_protects_the_page_and_the_api(app):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import open_qa
+from conftest import open_qa, stored_doc_ids
 from rag.config import Config
 from rag.uploads import UploadError, ingest_uploads, safe_name, save_upload
 
@@ -63,6 +63,48 @@ def test_an_existing_file_is_never_overwritten(tmp_path):
     assert (seeds / "notes.txt").read_text() == "original"
     again = save_upload(write(tmp_path, b"original"), "notes.txt", seeds, 1000, EXTS)
     assert again.already_there and again.path.name == "notes.txt"
+
+
+@pytest.mark.parametrize(
+    "present, original, expected",
+    [
+        (["000_81de98d510058a00.txt"], "000_81de98d510058a00.htm", "000_81de98d510058a00-2.htm"),
+        (["tapir.md"], "tapir.txt", "tapir-2.txt"),
+        (["tapir.md", "tapir-2.TXT"], "tapir.txt", "tapir-3.txt"),
+        (["notes.bak", ".notes.md"], "notes.txt", "notes.txt"),  # not indexed: neither is the id "notes"
+    ],
+)
+def test_an_upload_never_takes_the_document_id_of_another_seed(tmp_path, present, original, expected):
+    # Old code only avoided the exact file name: "tapir.txt" beside "tapir.md" shared the id "tapir".
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name in present:
+        (seeds / name).write_text(f"Some other text in {name}.")
+    saved = save_upload(write(tmp_path, b"Uploaded text."), original, seeds, 1000, EXTS)
+    assert saved.path.name == expected and not saved.already_there
+    assert sorted(p.name for p in seeds.iterdir()) == sorted(present + [expected])
+
+
+def test_an_upload_never_takes_a_stored_document_id(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    stored = {"orchard", "sub/notes"}  # "orchard" is indexed though its file has gone since
+    assert save_upload(write(tmp_path, b"Quinces."), "orchard.txt", seeds, 1000, EXTS, stored).path.name == "orchard-2.txt"
+    assert save_upload(write(tmp_path, b"Notes."), "notes.txt", seeds, 1000, EXTS, stored).path.name == "notes.txt"
+
+
+def test_an_upload_beside_a_seed_of_the_same_stem_keeps_both_answerable(tmp_path, seeds_copy, encoder):
+    # Old code saved 000_81de98d510058a00.htm, which then took the seed's document id (.htm sorts before .txt).
+    from rag.indexer import index_seeds
+    from ui.render import upload_result
+
+    config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
+    index_seeds(config, encoder=encoder)
+    page = b"<h1>Tapir notes</h1><p>The Pendleford tapir house was built by Ottoline Grey in 1923.</p>"
+    report = ingest_uploads(config, [(write(tmp_path, page), "000_81de98d510058a00.htm")], encoder=encoder)
+    assert "000_81de98d510058a00.htm saved as 000_81de98d510058a00-2.htm" in upload_result(report)
+    assert report.index.warnings == () and (report.index.new, report.index.unchanged) == (1, 1)
+    assert stored_doc_ids(config) == {"000_81de98d510058a00", "000_81de98d510058a00-2"}
 
 
 @pytest.mark.parametrize(

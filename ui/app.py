@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import gradio as gr
 
@@ -16,8 +16,10 @@ from rag.config import MAX_K, MODE_HELP, MODES, Config
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.indexer import ProgressFactory
+from rag.inputs import check_k
 from rag.status import served_modes
 from ui import render
+from ui.access import GuardedApp, Logins
 from ui.backend import Backend
 
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
@@ -36,9 +38,12 @@ def build_app(backend: Backend) -> gr.Blocks:
     def respond(question: str, messages: list[dict], turns: list[Turn], k: float, mode: str):
         question = question or ""
         try:
-            turn = backend.chat(question, turns[-HISTORY_TURNS:], k=int(k), mode=mode)
+            turn = backend.chat(question, turns[-HISTORY_TURNS:], k=check_k(k, 1, MAX_K), mode=mode)
         except RagError as exc:
             _log_refusal(str(exc))
+            # Shown in the chat and kept in the box; a lone surrogate cannot travel back to the page
+            # (the reply is UTF-8 JSON), so it is spelt out as \ud800.
+            question = question.encode("utf-8", "backslashreplace").decode("utf-8")
             shown = question.strip()
             if len(shown) > SHOWN_QUESTION_CHARS:
                 shown = shown[:SHOWN_QUESTION_CHARS] + "…"
@@ -84,10 +89,8 @@ def build_app(backend: Backend) -> gr.Blocks:
         """
         if mode not in MODES:
             raise _refuse(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if not 1 <= int(k) <= MAX_K:
-            raise _refuse(f"k must be between 1 and {MAX_K}, not {k}")
         try:
-            return backend.ask(question, k=int(k), mode=mode).to_json()
+            return backend.ask(question, k=check_k(k, 1, MAX_K), mode=mode).to_json()
         except RagError as exc:
             raise _refuse(str(exc)) from None
 
@@ -181,10 +184,16 @@ def _progress(progress: gr.Progress, desc: str) -> ProgressFactory:
     return factory
 
 
-def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
-          auth: tuple[str, str] | None = None, share: bool = False) -> tuple[gr.Blocks, str]:
-    """Launch without blocking; returns the app and its local URL."""
+def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | Logins | None = None,
+          share: bool = False, allowed_hosts: Sequence[str] = ()) -> tuple[gr.Blocks, str]:
+    """Launch without blocking; returns the app and its local URL.
+
+    Requests must name this server in their Host header: a loopback name, `host`, or one of
+    `allowed_hosts` (ui/access.py). A user name and password are checked with a back-off per client.
+    """
     demo = build_app(backend)
+    if isinstance(auth, tuple):
+        auth = Logins(*auth)
     theme = gr.themes.Default(  # system fonts: the page loads nothing from the internet
         font=[gr.themes.Font("system-ui"), "sans-serif"], font_mono=[gr.themes.Font("ui-monospace"), "monospace"]
     )
@@ -192,7 +201,7 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
         _, url, _ = demo.launch(
             server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=True, quiet=True,
             max_file_size=backend.config.max_file_bytes, ssr_mode=False, mcp_server=False, show_error=False,
-            theme=theme, css=render.CSS, js=render.COPY_SCRIPT,
+            theme=theme, css=render.CSS, js=render.COPY_SCRIPT, _app=GuardedApp(host, allowed_hosts, any_host=share),
         )
     except OSError as exc:
         raise ChatServerError(
@@ -203,10 +212,10 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860,
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-          share: bool = False, echo: Callable[[str], None] = print) -> None:
+          share: bool = False, echo: Callable[[str], None] = print, allowed_hosts: Sequence[str] = ()) -> None:
     """`rag chat`: load the index and the model, serve until interrupted."""
     backend = Backend(config)
-    demo, url = start(backend, host, port, auth, share)  # first, so a taken port fails fast
+    demo, url = start(backend, host, port, auth, share, allowed_hosts)  # first, so a taken port fails fast
     backend.warm_up()
     if host not in {"127.0.0.1", "localhost", "::1"}:
         echo(f"warning: listening on {host}: other machines on the network can reach this page")

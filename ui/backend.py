@@ -14,6 +14,7 @@ from rag.answer import Answer
 from rag.config import Config
 from rag.followup import Turn, resolve
 from rag.indexer import ProgressFactory, index_seeds
+from rag.inputs import check_question
 from rag.qa import QA
 from rag.status import index_status
 from rag.store import Store
@@ -46,14 +47,18 @@ class Backend:
         self.ask("Who is this about?")
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
-        question = self.qa.check_question(question)
+        question = self._checked(question)
         with self._lock:
             return self.qa.ask(question, k=k, mode=mode)
 
     def chat(self, question: str, history: Sequence[Turn], k: int | None = None, mode: str | None = None) -> ChatTurn:
         """Answer a question in a conversation: pronouns refer to earlier turns (rag.followup)."""
-        asked = self.qa.check_question(question)  # the cap applies to what the user typed
+        asked = self._checked(question)  # the cap applies to what the user typed
         return ChatTurn(asked, self.ask(resolve(asked, history), k=k, mode=mode))
+
+    def _checked(self, question: object) -> str:
+        """The question trimmed, or a RagError: the page and the API send whatever a client sends."""
+        return self.qa.check_question(check_question(question))
 
     def upload(self, files: Sequence[tuple[Path, str]], progress: ProgressFactory | None = None) -> UploadReport:
         with self._lock:
@@ -74,6 +79,6 @@ class Backend:
         return [line.strip() for line in lines if line.strip()]
 
     def documents(self) -> tuple[list[DocumentRow], dict[str, Any]]:
-        with Store.open(self.config.store_path) as store:
+        with Store.open(self.config.store_path, read_only=True) as store:
             rows = store.documents()
         return rows, index_status(self.config)
