@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from rag import pipeline
-from rag.config import ANSWERERS, Config
 from rag.confidence import SIGNALS
+from rag.config import ANSWERERS, Config
 from rag.evaluate import load_questions
 from rag.qa import QA
 from rag.retrieve import SentenceRescore

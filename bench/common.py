@@ -11,9 +11,9 @@ import os
 import platform
 import resource
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"  # git-ignored: bulk corpora are built once and reused
@@ -68,7 +68,7 @@ class Stats:
     p95: float
 
     @classmethod
-    def of(cls, values: list[float]) -> "Stats":
+    def of(cls, values: list[float]) -> Stats:
         ordered = sorted(values)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         return cls(len(ordered), statistics.median(ordered), p95)

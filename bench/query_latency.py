@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 from bench.common import (
-    SEED_QUESTIONS, Stats, current_rss_mb, peak_rss_mb, pin_threads, read_questions, scifact_questions, write_json,
+    SEED_QUESTIONS,
+    Stats,
+    current_rss_mb,
+    peak_rss_mb,
+    pin_threads,
+    read_questions,
+    scifact_questions,
+    write_json,
 )
 from rag.report import RETRIEVAL_STAGES, STAGE_ORDER
 
@@ -77,9 +84,9 @@ def main() -> None:
 
     threads = Config().torch_threads
     pin_threads(threads)
+    from bench.synthetic import store_dir
     from embeddings import ann
     from embeddings import index as faiss_index
-    from bench.synthetic import store_dir
     from rag.store import Store
 
     if args.seed_index:

@@ -83,7 +83,8 @@ def machine_line(results: dict) -> str:
 
 
 def stage_table(results: dict) -> str:
-    lines = ["| store | index | " + " | ".join(STAGES) + " | retrieval | whole ask | peak RSS | (peak − start RSS) / passage | disk / passage |",
+    tail = " | retrieval | whole ask | peak RSS | (peak − start RSS) / passage | disk / passage |"
+    lines = ["| store | index | " + " | ".join(STAGES) + tail,
              "|---|---|" + "---|" * (len(STAGES) + 5)]
     rows = [(f"{int(n):,} synthetic", s["query"]) for n, s in results["sizes"].items()]
     rows.append((f"seed ({results['seed']['passages']} passages)", results["seed"]))

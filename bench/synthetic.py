@@ -9,7 +9,8 @@ each passage is three sentences drawn from the SciFact abstracts, so FTS5 postin
 the length they would have on scientific text, and SciFact claims make realistic queries.
 
 The store is written through rag.store.Store, and its FAISS file comes from
-embeddings.index.build (flat or approximate, per Config.ann_threshold) as in `rag index`. Stores are cached in bench/.cache/ and reused across runs.
+embeddings.index.build (flat or approximate, per Config.ann_threshold) as in `rag index`.
+Stores are cached in bench/.cache/ and reused across runs.
 """
 from __future__ import annotations
 

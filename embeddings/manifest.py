@@ -38,14 +38,14 @@ class IndexManifest:
         """Vectors added and removed since the base: the work every load repeats."""
         return sum(f.count for f in self.files[1:]) + len(self.removed)
 
-    def with_delta(self, delta: IndexFileInfo | None, removed: list[int]) -> "IndexManifest":
+    def with_delta(self, delta: IndexFileInfo | None, removed: list[int]) -> IndexManifest:
         return IndexManifest(self.files + ((delta,) if delta else ()), self.removed + tuple(removed))
 
     def to_json(self) -> str:
         return json.dumps({"files": [f.__dict__ for f in self.files], "removed": list(self.removed)})
 
     @classmethod
-    def from_json(cls, raw: str) -> "IndexManifest":
+    def from_json(cls, raw: str) -> IndexManifest:
         data = json.loads(raw)
         if "files" not in data:  # written before deltas existed: one file
             return cls((IndexFileInfo(**data),))

@@ -9,8 +9,8 @@ Why not `SentenceTransformer`: importing sentence-transformers pulls in scikit-l
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

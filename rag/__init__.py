@@ -14,8 +14,8 @@ Module map, lowest layer first; a module imports only from the layers above it i
   text), `passages.py` (split, offsets),
   `corpus.py` (packed evaluation corpora);
 - the store: `lexical.py` (FTS5 BM25 within a postings budget), `migrations.py` (numbered
-  schema changes), `store.py` (SQLite, the source of truth), with the FAISS side in embeddings/ (`manifest.py`, `index.py`, `ann.py`,
-  `encoder.py`, `pooling.py`, `registry.py`);
+  schema changes), `store.py` (SQLite, the source of truth), with the FAISS side in embeddings/
+  (`manifest.py`, `index.py`, `ann.py`, `encoder.py`, `pooling.py`, `registry.py`);
 - indexing: `crashpoints.py` (the crash tests' kill points), `generations.py` (FAISS files:
   delta, merge or rebuild; publish; stale-file removal), `indexer.py` (seeds -> passages ->
   vectors -> a published generation), `uploads.py`, `watch.py`, `status.py`;

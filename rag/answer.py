@@ -47,7 +47,7 @@ class Citation:
         return f"{self.path}{page}, paragraph {self.ordinal + 1}"
 
     @classmethod
-    def from_hit(cls, hit: Hit, rank: int) -> "Citation":
+    def from_hit(cls, hit: Hit, rank: int) -> Citation:
         p = hit.passage
         return cls(p.doc_id, p.title, p.path, p.ordinal, p.start, p.end, round(hit.score, 6), p.text, rank, p.page)
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 import codecs
 import json
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import click
 
 from rag.config import MAX_K, MODES, Config, index_command
 from rag.errors import QuestionFileError
 from rag.jsonl import parse_object
-
 
 
 def _config(index_dir: str | None, seeds: str | None = None, model: str | None = None,
@@ -83,7 +82,8 @@ def _progress_factory():
 @click.option("--rerank-model", default=None,
               help="Also store this packaged model's vectors, for `--mode reranked` (e.g. all-mpnet-base-v2); "
                    "later runs keep them current.")
-@click.option("--rebuild", is_flag=True, help="Build the store afresh (swapped in when complete); use it if the store is corrupt.")
+@click.option("--rebuild", is_flag=True,
+              help="Build the store afresh (swapped in when complete); use it if the store is corrupt.")
 @click.option("--max-file-bytes", type=click.IntRange(1), default=None,
               help="Skip seed files larger than this, with a warning (default 20 MB, or $RAG_MAX_FILE_BYTES).")
 @click.option("--watch", is_flag=True, help="Keep running: re-index whenever the seeds folder changes (Ctrl-C stops).")

@@ -14,8 +14,8 @@ import gzip
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from rag.documents import list_seed_files
 from rag.errors import RagError

@@ -19,10 +19,10 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable
 
 from rag.errors import RagError
 from rag.formats import EXTRACTORS, SkipFile

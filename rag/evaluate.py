@@ -1,8 +1,8 @@
 """`rag eval`: score a question file on a corpus, every compared mode on one index, in one run.
 
 The question file is validated (and its gold doc ids checked against the corpus) before
-anything is indexed or loaded, and every problem names its line. Each question is asked through the same `QA.ask` the CLI and the UI
-use, once per mode, with the modes interleaved per question so that they share the same
+anything is indexed or loaded, and every problem names its line. Each question is asked through
+the same `QA.ask` the CLI and the UI use, once per mode, with the modes interleaved per question so that they share the same
 machine conditions for the latency figures.
 """
 from __future__ import annotations
@@ -11,10 +11,11 @@ import datetime
 import platform
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from rag import metrics
 from rag.config import ANSWERERS, MODES, RERANK_MODEL, Config, ConfigError
@@ -288,7 +289,8 @@ def run_eval(
         questions = questions[:limit]
     target = prepare_target(corpus, index_dir)
     modes = parse_modes(compare, target.config)
-    if any(target.config.split_mode(m)[0] == "reranked" for m in modes) and corpus is not None and target.config.rerank_model is None:
+    reranked = any(target.config.split_mode(m)[0] == "reranked" for m in modes)
+    if reranked and corpus is not None and target.config.rerank_model is None:
         # The corpus's own index (never the seeds index, which would then encode every upload
         # twice) stores the re-ranking model's vectors from now on.
         target = replace(target, config=target.config.replace(rerank_model=RERANK_MODEL))
@@ -327,7 +329,7 @@ def run_eval(
                   "generation": indexed.generation, "seconds": round(indexed.seconds, 2)},
         **_model_info(target.config),
         "versions": _versions(),
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 2),
     }
     return EvalRun(

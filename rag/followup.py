@@ -19,8 +19,8 @@ small on purpose, so a user can predict it (the chat shows the rewritten questio
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rag.text import NAME_WORD
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
-from typing import Collection
 
 import faiss
 import numpy as np

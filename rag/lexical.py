@@ -72,7 +72,8 @@ class LexicalSearch:
         df = {w: min((self._doc_frequency(t) for t in self._terms(w)), default=0) for w in words}
         kept = self._within_budget(words, df)
         if len(kept) == len(words):
-            return [(int(r[0]), float(r[1])) for r in self.conn.execute(_SEARCH.format(columns=""), (match_expression(words), limit))]
+            rows = self.conn.execute(_SEARCH.format(columns=""), (match_expression(words), limit))
+            return [(int(r[0]), float(r[1])) for r in rows]
         rows = self.conn.execute(_SEARCH.format(columns=", title, text"), (match_expression(kept), limit * CANDIDATES_PER_RESULT))
         return self._rescore(words, rows.fetchall(), limit)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from rag.text import FTS_TOKENIZER
 

@@ -19,13 +19,13 @@ if TYPE_CHECKING:  # annotations only: importing this module loads no model code
 _lock = threading.Lock()
 
 
-def encoder(name: str, threads: int = 1, batch_size: int = 64) -> "Encoder":
+def encoder(name: str, threads: int = 1, batch_size: int = 64) -> Encoder:
     """The shared encoder of a packaged model (embeddings/registry.py); its weights load lazily."""
     with _lock:
         return _encoder(name, threads, batch_size)
 
 
-def reader(model_dir: Path, threads: int = 1, precision: str = "float32") -> "Reader":
+def reader(model_dir: Path, threads: int = 1, precision: str = "float32") -> Reader:
     """The shared trained reader (rag/reader.py) from `model_dir`."""
     with _lock:
         return _reader(Path(model_dir), threads, precision)
@@ -39,14 +39,14 @@ def spacy():
 
 
 @lru_cache(maxsize=4)
-def _encoder(name: str, threads: int, batch_size: int) -> "Encoder":
+def _encoder(name: str, threads: int, batch_size: int) -> Encoder:
     from embeddings import Encoder
 
     return Encoder(name, threads=threads, batch_size=batch_size)
 
 
 @lru_cache(maxsize=2)
-def _reader(model_dir: Path, threads: int, precision: str) -> "Reader":
+def _reader(model_dir: Path, threads: int, precision: str) -> Reader:
     from rag.reader import Reader
 
     return Reader(model_dir, threads=threads, precision=precision)

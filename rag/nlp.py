@@ -2,7 +2,7 @@
 that is all a step needs."""
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from rag import models
 

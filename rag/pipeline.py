@@ -8,8 +8,9 @@ adding a stage, such as the trained reader, is one more entry in a list.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from rag.question import QuestionInfo
 from rag.types import Hit
@@ -29,12 +30,12 @@ class Query:
     k: int  # passages to keep after fusion (the citations plus what the answer step reads)
     depth: int  # candidates each retriever returns
     generation: int = 0  # the snapshot's published generation
-    vector: "np.ndarray | None" = None  # the question's vector (model of the snapshot)
+    vector: np.ndarray | None = None  # the question's vector (model of the snapshot)
     dense: list[tuple[int, float]] = field(default_factory=list)  # (passage id, cosine)
     lexical: list[tuple[int, float]] = field(default_factory=list)  # (passage id, BM25)
     ranked: list[tuple[int, float]] = field(default_factory=list)  # (passage id, fused score)
     hits: list[Hit] = field(default_factory=list)
-    extracted: "Extracted | None" = None
+    extracted: Extracted | None = None
     signals: list[float] | None = None
     confidence: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds

@@ -7,7 +7,7 @@ A question runs through the retrieval stages of its mode inside one read snapsho
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rag import pipeline
 from rag.answer import ANSWER_PASSAGES, NOT_FOUND, Answer, Citation, Extract

@@ -14,9 +14,10 @@ sees at run time a shape it was not trained on.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from embeddings.pooling import quiet_transformers
 from rag.answer import AnswerSource, Extracted
@@ -31,8 +32,10 @@ MAX_TOKENS = 256
 STRIDE = 96
 # Longer questions are cut: a window must keep room for the passage.
 MAX_QUESTION_CHARS = 500
-# SQuAD answers are short: 99% of its training answers are at most 30 word pieces.
-MAX_ANSWER_TOKENS = 30
+# SQuAD answers are short; a cap also stops a span from swallowing the clause between two names.
+# Held-out training articles (bench/.cache/heldout, 300 questions, 3 passages read): EM/F1
+# .550/.667 at 30 word pieces, .557/.673 at 15, .567/.678 at 10.
+MAX_ANSWER_TOKENS = 10
 
 
 class ReaderNotAvailable(RagError):

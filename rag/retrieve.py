@@ -8,9 +8,9 @@ the same committed snapshot even while `rag index` publishes a new one.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
 
 import numpy as np
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class Store:
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, create: bool = False, read_only: bool = False) -> "Store":
+    def open(cls, path: Path, create: bool = False, read_only: bool = False) -> Store:
         """Open the store and check its schema. With create=True (the writers: `rag index`),
         create it if missing and apply the schema migrations it lacks; a reader never writes.
         read_only=True gives a connection that cannot write (questions, status), which also opens
@@ -190,7 +190,7 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

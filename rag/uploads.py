@@ -10,8 +10,8 @@ import os
 import re
 import unicodedata
 import uuid
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Collection, Sequence
 
 from rag.config import Config
 from rag.documents import SkipFile, decode, extract_text

@@ -6,12 +6,12 @@ import shutil
 import pytest
 
 from rag.answer import NOT_FOUND, extract
-from rag.config import Config
+from rag.config import Config, ConfigError
+from rag.corpus import unpack
+from rag.evaluate import load_questions
 from rag.indexer import index_seeds
 from rag.question import analyse
 from rag.types import Hit, StoredPassage
-from rag.corpus import unpack
-from rag.evaluate import load_questions
 from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS, open_qa
 
 
@@ -119,9 +119,22 @@ def test_a_question_the_documents_cannot_answer_abstains_and_still_shows_passage
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: the caption 'Stoltenberg ... and his successor, Mark Rutte' "
-                   "looks like an answer to a bi-encoder + NER pipeline; needs a reader model (see issue note)")
+                   "looks like an answer to the span rules and to the trained reader alike (models/reader/MODEL_CARD.md)")
 def test_who_will_succeed_rutte_abstains(seed_qa):
     assert seed_qa.ask("Who will succeed Mark Rutte at NATO?").abstained
+
+
+@pytest.mark.parametrize("answerer, stage", [("reader", "read"), ("rules", "extract")])
+def test_both_answerers_answer_the_flagship_question_through_their_own_stage(seed_qa, answerer, stage):
+    answer = seed_qa.ask("Who succeeded Stoltenberg?", mode=f"rescored:{answerer}")
+    assert answer.text == "Mark Rutte" and not answer.abstained
+    other = ({"read", "extract"} - {stage}).pop()
+    assert stage in answer.timings and other not in answer.timings and "confidence" in answer.timings
+
+
+def test_a_mode_with_an_unknown_answerer_is_refused_with_the_choices(seed_qa):
+    with pytest.raises(ConfigError, match=r"rescored:oracle.*:reader or :rules"):
+        seed_qa.ask("Who succeeded Stoltenberg?", mode="rescored:oracle")
 
 
 @pytest.fixture(scope="module")

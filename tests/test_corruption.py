@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS, invoke_rag, open_qa, run_rag
+from permissions import as_file_owner
 from rag.config import Config
 from rag.indexer import index_seeds
 from rag.status import check_index
-from permissions import as_file_owner
 from rag.store import Store, StoreError
 
 QUESTION = "Who succeeded Stoltenberg?"

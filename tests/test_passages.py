@@ -74,7 +74,8 @@ def test_initials_and_abbreviations_stay_inside_their_sentence():
 
 
 def test_html_seed_becomes_paragraphs_without_markup_or_scripts():
-    html = "<html><head><title>T</title><script>evil()</script></head><body><h1>Head</h1><p>One &amp; two.</p><p>Three</p></body></html>"
+    html = ("<html><head><title>T</title><script>evil()</script></head>"
+            "<body><h1>Head</h1><p>One &amp; two.</p><p>Three</p></body></html>")
     text = html_to_text(html)
     assert "evil" not in text and "<" not in text
     assert [p.text for p in split_passages("d", text, 100)] == ["T", "Head", "One & two.", "Three"]

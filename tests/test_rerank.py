@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+
 from conftest import invoke_rag
 from rag.config import RERANK_MODEL, Config
 from rag.indexer import index_seeds

@@ -18,7 +18,6 @@ from playwright.sync_api import expect
 
 from conftest import SEEDS
 from rag.config import Config
-
 from ui.screenshot import ANSWER_TIMEOUT_MS, CHROMIUM, ask_in_page, free_port, launch_chromium
 
 XSS_SEED = """Zebra Crossing Notes <img src=x onerror="window.__pwned=1">
@@ -71,7 +70,7 @@ def app(tmp_path_factory, encoder):
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (`make test` does this as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -624,7 +623,7 @@ def test_auth_protects_the_page_and_the_api(app):
         with pytest.raises(HTTPError) as refused:
             urllib.request.urlopen(url + "gradio_api/info")
         assert refused.value.code == 401
-        with pytest.raises(Exception):
+        with pytest.raises(ValueError, match="Could not login"):
             Client(url, download_files=False, verbose=False, auth=("alice", "wrong"))
         client = Client(url, verbose=False, auth=("alice", "s3cret"))
         assert '"citations": [{' in client.predict("When was NATO created?", api_name="/ask")

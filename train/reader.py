@@ -25,9 +25,9 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "reader"

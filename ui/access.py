@@ -16,7 +16,7 @@ import ipaddress
 import math
 import threading
 import time
-from typing import Callable, Collection
+from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException

@@ -7,8 +7,8 @@ Every UI event is private; only `/ask` is callable by API clients.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import gradio as gr
 

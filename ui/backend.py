@@ -6,9 +6,10 @@ model, so questions, uploads and re-indexing take turns.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rag.answer import Answer
 from rag.config import Config

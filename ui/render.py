@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from rag.answer import Answer, Citation
 from rag.types import DocumentRow, IndexReport, UploadReport
@@ -248,7 +249,9 @@ mark.rag-answer { background: #ffd43b; color: #1f2328; font-weight: 600; }
 .dark mark.rag-sentence { background: #4d3f00; color: #fff8db; }
 .dark mark.rag-answer { background: #806600; color: #ffffff; }
 .rag-documents { width: 100%; border-collapse: collapse; }
-.rag-documents td, .rag-documents th { border-bottom: 1px solid var(--border-color-primary); padding: .3em .5em; text-align: left; }
+.rag-documents td, .rag-documents th {
+  border-bottom: 1px solid var(--border-color-primary); padding: .3em .5em; text-align: left;
+}
 .rag-status { margin-bottom: .6em; }
 .rag-empty { opacity: .65; }
 .rag-header h2 { margin: 0 0 .2em; }
