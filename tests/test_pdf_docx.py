@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import shutil
-from contextlib import closing
 from pathlib import Path
 
 import docx
@@ -95,7 +94,7 @@ def indexed(tmp_path_factory, encoder):
 
 
 def stored_text(config: Config, doc_id: str) -> str:
-    with closing(Store.open(config.store_path)) as store:
+    with Store.open(config.store_path) as store:
         return store.document_text(doc_id)
 
 
@@ -120,13 +119,17 @@ def test_rag_index_prints_a_warning_line_per_skipped_file_and_no_parser_noise(in
     assert len(lines) == len(EXPECTED_WARNINGS) + 1  # pypdf's repair log of broken.pdf stays quiet
 
 
-def test_a_pdf_answer_is_cited_with_its_page_and_offsets_into_the_stored_text(indexed, encoder):
-    config, _ = indexed
+def ask(config, encoder, question: str):
     qa = open_qa(config, encoder)
     try:
-        answer = qa.ask("Who is the new lighthouse keeper at Skerry Point?", k=3)
+        return qa.ask(question, k=3)
     finally:
         qa.close()
+
+
+def test_a_pdf_answer_is_cited_with_its_page_and_offsets_into_the_stored_text(indexed, encoder):
+    config, _ = indexed
+    answer = ask(config, encoder, "Who is the new lighthouse keeper at Skerry Point?")
     assert answer.text == "Margaret Olsen" and not answer.abstained
     cited = answer.citations[0]
     assert (cited.path, cited.page) == ("report.pdf", 2)
@@ -141,7 +144,7 @@ def test_a_pdf_answer_is_cited_with_its_page_and_offsets_into_the_stored_text(in
 def test_every_pdf_passage_lies_on_one_page_and_knows_which(indexed):
     config, _ = indexed
     text = stored_text(config, "report")
-    with closing(Store.open(config.store_path)) as store:
+    with Store.open(config.store_path) as store:
         ids = [i for (i,) in store.conn.execute("SELECT id FROM passages WHERE doc_id = 'report'")]
         passages = store.passages_by_id(ids).values()
     assert {p.page for p in passages} == {1, 2, 3}
@@ -152,11 +155,7 @@ def test_every_pdf_passage_lies_on_one_page_and_knows_which(indexed):
 
 def test_a_docx_answer_is_cited_without_a_page(indexed, encoder):
     config, _ = indexed
-    qa = open_qa(config, encoder)
-    try:
-        answer = qa.ask("Who is the head baker of the Northgate bakery?", k=3)
-    finally:
-        qa.close()
+    answer = ask(config, encoder, "Who is the head baker of the Northgate bakery?")
     assert answer.text == "Tomasz Novak" and not answer.abstained
     cited = answer.citations[0]
     assert (cited.path, cited.page) == ("bakery.docx", None)
