@@ -53,6 +53,7 @@ chat: $(STAMP)
 # docs/chat.png for the README: the page answering in headless Chromium (Debian's /usr/bin/chromium).
 screenshot: $(STAMP)
 	$(BIN)/python -m ui.screenshot docs/chat.png
+	$(BIN)/python -m ui.screenshot docs/chat-dark.png --scheme dark
 
 index: $(STAMP)
 	$(BIN)/rag index

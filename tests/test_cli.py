@@ -31,7 +31,7 @@ def test_status_warns_while_the_seeds_folder_holds_files_never_indexed(encoder, 
     seeds.mkdir()
     (seeds / "board.txt").write_text("Board\n\nThe board met on Monday.\n", encoding="utf-8")
     (seeds / ".examples.txt").write_text("When did the board meet?\n", encoding="utf-8")  # hidden: not a seed
-    index_seeds(Config(seeds_dir=seeds, index_dir=index_dir), encoder=encoder)
+    index_seeds(Config(seeds_dir=seeds, index_dir=index_dir))
     up_to_date = rag("status", "--check", "--index-dir", str(index_dir))
     assert up_to_date.exit_code == 0 and up_to_date.stderr == ""
     assert up_to_date.stdout.endswith("check: ok\n")

@@ -148,12 +148,16 @@ def test_corrupt_store_is_a_clear_error_naming_the_file_and_the_fix(how, damaged
         assert "corrupt" in done.stderr and "`rag index --rebuild`" in done.stderr, done.stderr
 
 
-def test_read_only_index_is_a_clear_error_that_does_not_suggest_deleting_it(damaged, encoder):
+def test_read_only_index_is_a_clear_error_that_does_not_suggest_deleting_it(damaged, encoder, tmp_path):
+    # A new document, so the run must write (an up-to-date store is opened without writing).
+    seeds = tmp_path / "seeds"
+    shutil.copytree(damaged.seeds_dir, seeds)
+    (seeds / "new.txt").write_text("New\n\nA document the read-only index cannot take in.\n", encoding="utf-8")
     damaged.store_path.chmod(0o444)
     damaged.index_dir.chmod(0o555)
     try:
         with as_file_owner(), pytest.raises(StoreError) as error:
-            index_seeds(damaged)
+            index_seeds(damaged.replace(seeds_dir=seeds))
     finally:
         damaged.index_dir.chmod(0o755)
     assert str(error.value).startswith(f"cannot use {damaged.store_path}: attempt to write a readonly database")

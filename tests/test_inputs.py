@@ -69,7 +69,7 @@ def test_rag_ask_questions_skips_each_bad_line_and_answers_the_rest(seed_config,
         + b"x" * 2001 + b"\n"
         b'{"question": "When was NATO created?"}\n'
     )
-    result = CliRunner().invoke(main, ["ask", "--questions", str(qfile), "--index-dir", str(seed_config.index_dir)])
+    result = CliRunner().invoke(main, ["ask", "--questions", str(qfile), "--json", "--index-dir", str(seed_config.index_dir)])
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in answers] == ["Who succeeded Stoltenberg?", "When was NATO created?"]
     assert result.stderr.splitlines() == [

@@ -99,9 +99,9 @@ def test_an_upload_beside_a_seed_of_the_same_stem_keeps_both_answerable(tmp_path
     from ui.render import upload_result
 
     config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
-    index_seeds(config, encoder=encoder)
+    index_seeds(config)
     page = b"<h1>Tapir notes</h1><p>The Pendleford tapir house was built by Ottoline Grey in 1923.</p>"
-    report = ingest_uploads(config, [(write(tmp_path, page), "000_81de98d510058a00.htm")], encoder=encoder)
+    report = ingest_uploads(config, [(write(tmp_path, page), "000_81de98d510058a00.htm")])
     assert "000_81de98d510058a00.htm saved as 000_81de98d510058a00-2.htm" in upload_result(report)
     assert report.index.warnings == () and (report.index.new, report.index.unchanged) == (1, 1)
     assert stored_doc_ids(config) == {"000_81de98d510058a00", "000_81de98d510058a00-2"}

@@ -43,7 +43,7 @@ def ask_in_page(page, question: str) -> None:
     replies.nth(before).wait_for(timeout=ANSWER_TIMEOUT_MS)
 
 
-def take(out: Path, questions: list[str], seeds: Path = Path("seeds")) -> None:
+def take(out: Path, questions: list[str], seeds: Path = Path("seeds"), scheme: str = "light") -> None:
     from playwright.sync_api import sync_playwright
 
     from rag.indexer import index_seeds
@@ -59,7 +59,8 @@ def take(out: Path, questions: list[str], seeds: Path = Path("seeds")) -> None:
         try:
             with sync_playwright() as p:
                 browser = launch_chromium(p)
-                page = browser.new_page(viewport={"width": 1280, "height": 860})
+                # The browser's colour scheme, which the page follows (prefers-color-scheme).
+                page = browser.new_page(viewport={"width": 1280, "height": 860}, color_scheme=scheme)
                 page.goto(url)
                 for question in questions:
                     ask_in_page(page, question)
@@ -75,8 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="PNG file to write")
     parser.add_argument("--question", action="append", help="question(s) to ask first (repeatable)")
+    parser.add_argument("--scheme", choices=("light", "dark"), default="light", help="the browser's colour scheme")
     args = parser.parse_args()
-    take(args.out, args.question or ["Who succeeded Stoltenberg?", "Where was he prime minister?"])
+    take(args.out, args.question or ["Who succeeded Stoltenberg?", "Where was he prime minister?"], scheme=args.scheme)
     print(f"wrote {args.out}")
 
 
