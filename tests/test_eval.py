@@ -237,6 +237,9 @@ def test_eval_on_the_seed_questions_writes_the_three_report_files(tmp_path, seed
             assert times["p50"] <= values["latency_p50_ms"], stage  # percentiles are at most the whole's
             assert times["p95"] <= values["latency_p95_ms"], stage
     assert data["config"]["model_fingerprint"].startswith("all-MiniLM-L6-v2@")
+    # The shipped reader, named by the sha256 its model card gives in full.
+    card = (ROOT / "models" / "reader" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert data["config"]["reader"].startswith("reader@") and data["config"]["reader"][7:] in card
     assert data["config"]["versions"]["torch"]
     per_question = data["per_question"]
     assert len(per_question) == 28
