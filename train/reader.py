@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=0.06, help="share of steps with a rising learning rate")
     ap.add_argument("--max-steps", type=int, default=0, help="0: --epochs over all windows")
     ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--negatives", type=float, default=0.3, help="other-paragraph no-answer examples per answerable one")
+    ap.add_argument("--negatives", type=float, default=0.25, help="other-paragraph no-answer examples per answerable one")
     ap.add_argument("--val-share", type=float, default=0.03, help="share of articles held out (by title hash)")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N examples only (wiring checks)")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
