@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from rag.config import MAX_K, MODES, Config, index_command
+from rag.config import ANSWERERS, MAX_K, MODES, Config, ConfigError, index_command
 from rag.errors import QuestionFileError
 from rag.jsonl import parse_object
 
@@ -34,6 +34,16 @@ def user_errors() -> Iterator[None]:
             raise
         click.echo(f"rag: error: {exc}", err=True)
         sys.exit(1)
+
+
+def _mode(value: str | None) -> str | None:
+    """`--mode` checked as Config checks it ("rescored", "rescored:rules"), as a usage error."""
+    if value is not None:
+        try:
+            Config().split_mode(value)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
@@ -134,7 +144,9 @@ def _watch(config: Config, debounce: float) -> None:
 @index_dir_option
 @click.option("-k", "k", type=click.IntRange(1, MAX_K), default=None,
               help=f"Number of citations, 1-{MAX_K} (default 5).")
-@click.option("--mode", type=click.Choice(MODES), default=None, help="Retrieval mode.")
+@click.option("--mode", default=None, callback=lambda ctx, param, value: _mode(value), metavar="MODE[:ANSWERER]",
+              help=f"Retrieval mode ({', '.join(MODES)}), optionally with the answer stage: "
+                   f"{' or '.join(':' + a for a in ANSWERERS)} (default: the trained reader).")
 @click.option("--model", default=None, help="Fail unless the index was built with this model.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
 @click.option("--questions", type=click.Path(exists=True, dir_okay=False),

@@ -79,3 +79,17 @@ def test_the_readmes_json_example_has_every_key_rag_ask_json_prints():
     assert list(example) == list(printed)
     assert list(example["citations"][0]) == list(printed["citations"][0])
     assert list(example["answer_source"]) == list(example["sentence_source"]) == list(printed["answer_source"])
+
+
+def test_mode_takes_an_answer_stage_and_refuses_an_unknown_one(seed_config, encoder):
+    def ask(mode: str):
+        return CliRunner().invoke(main, ["ask", "Who succeeded Stoltenberg?", "--json", "--mode", mode,
+                                         "--index-dir", str(seed_config.index_dir)])
+
+    for mode, stage in (("rescored:rules", "extract"), ("rescored:reader", "read"), ("rescored", "read")):
+        result = ask(mode)
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert answer["answer"] == "Mark Rutte" and stage in answer["timings_ms"], (mode, answer["timings_ms"])
+    refused = ask("rescored:oracle")
+    assert refused.exit_code == 2 and "optionally with :reader or :rules" in refused.stderr
