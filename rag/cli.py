@@ -174,14 +174,14 @@ def ask(question: str | None, index_dir: str | None, k: int | None, mode: str | 
             raise click.UsageError('give a question, e.g. rag ask "Who succeeded Stoltenberg?", or --questions FILE')
         else:
             batch = [(None, question)]
-        from rag.inputs import InputError, check_question
+        from rag.inputs import InputError
         from rag.qa import QA, QuestionError
 
         qa = QA(_config(index_dir, model=model))
         try:
             for where, q in batch:
                 try:
-                    answer = qa.ask(check_question(q), k=k, mode=mode)
+                    answer = qa.ask(q, k=k, mode=mode)
                 except (InputError, QuestionError) as exc:
                     if where is None:  # the question on the command line: its error is the command's
                         raise

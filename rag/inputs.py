@@ -3,7 +3,7 @@
 A JSON client can send any value (a number for the question, a list for k) and a JSON string can
 hold a lone surrogate ("\\ud800"), which no tokenizer or SQLite call accepts. Each becomes an
 InputError whose one-line message says what was wrong, instead of a traceback deep inside a stage.
-QA.check_question then checks what every question needs (not empty, not too long).
+QA.check_question applies `check_question` and then what every question needs (not empty, not too long).
 """
 from __future__ import annotations
 

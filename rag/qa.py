@@ -14,8 +14,10 @@ from rag.answer import ANSWER_PASSAGES, NOT_FOUND, Answer, Citation, Extract
 from rag.confidence import Confidence
 from rag.config import Config
 from rag.errors import RagError
+from rag.inputs import check_question
 from rag.pipeline import Query, Stage
 from rag.question import analyse
+from rag.reader import Read
 from rag.retrieve import Retriever, retrieval_stages
 
 
@@ -34,8 +36,10 @@ class QA:
     def close(self) -> None:
         self.retriever.close()
 
-    def check_question(self, question: str) -> str:
-        question = (question or "").strip()
+    def check_question(self, question: object) -> str:
+        """The question trimmed, or a RagError: text of valid Unicode (rag/inputs.py), not empty,
+        not too long. Every entry (CLI, chat, API, eval) reaches it through `ask` or calls it."""
+        question = check_question(question).strip()
         if not question:
             raise QuestionError("the question is empty")
         if len(question) > self.config.max_question_chars:
@@ -49,8 +53,6 @@ class QA:
         if (mode, answerer) not in self._stages:
             config = self.config
             if answerer == "reader":
-                from rag.reader import Read  # loads torch only when the reader is asked for
-
                 span: Stage = Read(config.reader_dir, config.reader_passages, config.torch_threads,
                                    config.reader_precision)
                 conf = Confidence(answerer, config.reader_conf_bias, config.reader_conf_weights)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.pooling import quiet_transformers
+from rag import models
 from rag.answer import AnswerSource, Extracted
 from rag.errors import RagError
 from rag.pipeline import Query
@@ -165,8 +166,6 @@ class Read:
     name: str = "read"
 
     def run(self, query: Query) -> None:
-        from rag import models
-
         hits = query.hits[: self.passages]
         reader = models.reader(self.model_dir, self.threads, self.precision)
         spans = reader.read(query.question, [h.passage.text for h in hits])

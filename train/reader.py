@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -175,8 +176,6 @@ def export(model, tokenizer, out: Path, meta: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(out.name + f".tmp-{os.getpid()}")
     if staging.exists():
-        import shutil
-
         shutil.rmtree(staging)
     half = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     model.save_pretrained(staging, state_dict=half, safe_serialization=True)
@@ -185,8 +184,6 @@ def export(model, tokenizer, out: Path, meta: dict) -> None:
     for path in staging.iterdir():
         path.chmod(0o644)  # safetensors writes 0600; the shipped files are for everyone to read
     if out.exists():
-        import shutil
-
         old = out.with_name(out.name + f".old-{os.getpid()}")
         os.replace(out, old)
         os.replace(staging, out)
@@ -349,9 +346,10 @@ def _schedule(features, batch_size: int, seed: int, start_step: int) -> Iterator
 
 def _cpu_has_bf16() -> bool:
     try:
-        return "avx512_bf16" in Path("/proc/cpuinfo").read_text() or "amx_bf16" in Path("/proc/cpuinfo").read_text()
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 if __name__ == "__main__":

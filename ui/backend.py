@@ -15,7 +15,6 @@ from rag.answer import Answer
 from rag.config import Config
 from rag.followup import Turn, resolve
 from rag.indexer import ProgressFactory, index_seeds
-from rag.inputs import check_question
 from rag.qa import QA
 from rag.status import index_status
 from rag.store import Store
@@ -59,7 +58,7 @@ class Backend:
 
     def _checked(self, question: object) -> str:
         """The question trimmed, or a RagError: the page and the API send whatever a client sends."""
-        return self.qa.check_question(check_question(question))
+        return self.qa.check_question(question)
 
     def upload(self, files: Sequence[tuple[Path, str]], progress: ProgressFactory | None = None) -> UploadReport:
         with self._lock:
