@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the trained model is written")
     ap.add_argument("--work", type=Path, default=Path(".train/reader"), help="checkpoints and log (git-ignored)")
     ap.add_argument("--base", default="all-MiniLM-L6-v2", help="packaged encoder to start from")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from a reader this script exported (e.g. models/reader) instead of --base; with the "
+                         "same data and --seed its data order goes on after the steps it was trained for")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (nothing needs a GPU)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--max-tokens", type=int, default=192)
@@ -270,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     total = args.max_steps or max(1, int(per_epoch * args.epochs))
     device = torch.device(args.device)
     bf16 = args.bf16 if args.bf16 is not None else (device.type == "cuda" or _cpu_has_bf16())
-    model = AutoModelForQuestionAnswering.from_pretrained(base_dir).to(device)
+    model = AutoModelForQuestionAnswering.from_pretrained(args.init or base_dir).float().to(device)
+    data_offset = _steps_already_seen(args.init, len(features), args) if args.init else 0
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warm = max(1, int(total * args.warmup))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -288,14 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         sched.load_state_dict(ckpt["scheduler"])
         step = ckpt["step"]
         log(logf, event="resumed", step=step, total=total, checkpoint_total=ckpt["total"])
-    log(logf, event="start", step=step, total=total, device=str(device), bf16=bf16, threads=args.threads,
+    log(logf, event="start", step=step, total=total, data_offset=data_offset, device=str(device), bf16=bf16, threads=args.threads,
         args={k: str(v) for k, v in vars(args).items()})
 
     model.train()
     last_ckpt = time.monotonic()
     started, done_since = time.monotonic(), 0
     loss_sum, loss_n = 0.0, 0
-    for batch_idx in _schedule(features, args.batch_size, args.seed, step) if step < total else ():
+    for batch_idx in _schedule(features, args.batch_size, args.seed, data_offset + step) if step < total else ():
         ids, types, mask, starts, ends = (t.to(device) for t in collate(features, batch_idx, tokenizer.pad_token_id))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(input_ids=ids, token_type_ids=types, attention_mask=mask,
@@ -323,12 +327,25 @@ def main(argv: list[str] | None = None) -> int:
             break
 
     model.eval()
-    meta = {"base": args.base, "steps": step, "windows": len(features), "examples": len(train),
+    meta = {"base": args.base, "steps": step, "data_offset": data_offset, "windows": len(features), "examples": len(train),
             "args": {k: str(v) for k, v in vars(args).items() if k not in ("work",)},
             "max_tokens": args.max_tokens, "stride": args.stride}
     export(model.float().cpu(), tokenizer, args.out, meta)
     log(logf, event="exported", out=str(args.out), step=step)
     return 0
+
+
+def _steps_already_seen(init: Path, windows: int, args) -> int:
+    """How many batches of this run's data order the --init model was trained on: its steps when it saw
+    the same windows in the same order (so a continued run reads what it has not seen yet), else 0."""
+    try:
+        meta = json.loads((init / "training.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    seen = meta.get("args", {})
+    same = (meta.get("windows") == windows and seen.get("seed") == str(args.seed)
+            and seen.get("batch_size") == str(args.batch_size))
+    return int(meta.get("data_offset", 0)) + int(meta.get("steps", 0)) if same else 0
 
 
 def _schedule(features, batch_size: int, seed: int, start_step: int) -> Iterator[list[int]]:
