@@ -1,6 +1,7 @@
 # One-command set-up: every target that needs Python depends on the venv stamp, which
 # creates .venv, installs torch==2.13.0 first (the CPU wheel on local disk; a bare
-# `torch` requirement would pull a multi-GB CUDA build), then the project and its extras,
+# `torch` requirement would pull a multi-GB CUDA build), then the project and its extras
+# (dev includes rerank and ray, so the tests run the larger model and a local Ray),
 # and Debian's chromium for the UI tests when it is missing.
 PYTHON ?= python3
 # Where pip finds torch. Unset: pip's own configuration. On an ordinary Linux box PyPI's

@@ -18,7 +18,8 @@ Module map, lowest layer first; a module imports only from the layers above it i
   (`manifest.py`, `index.py`, `ann.py`, `encoder.py`, `pooling.py`, `registry.py`);
 - indexing: `crashpoints.py` (the crash tests' kill points), `generations.py` (FAISS files:
   delta, merge or rebuild; publish; stale-file removal), `indexer.py` (seeds -> passages ->
-  vectors -> a published generation), `uploads.py`, `watch.py`, `status.py`;
+  vectors -> a published generation), `ray_encode.py` (`rag index --ray`: the encode phase as
+  a Ray Data job; Ray is imported only then), `uploads.py`, `watch.py`, `status.py`;
 - answering, as stages run by `pipeline.py` (Query, Stage, the timing runner):
   `question.py` (what a question asks), `sentences.py` (sentence overlap), `retrieve.py`
   (embed, dense, lexical, fusion, fetch, rescore, rerank), `answer.py` (Answer, Citation, the

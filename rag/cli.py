@@ -99,8 +99,15 @@ def _progress_factory():
 @click.option("--watch", is_flag=True, help="Keep running: re-index whenever the seeds folder changes (Ctrl-C stops).")
 @click.option("--debounce", type=click.FloatRange(0), default=2.0, show_default=True,
               help="With --watch: seconds the folder must stay unchanged before re-indexing.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, envvar="RAG_RAY_ADDRESS",
+              metavar="[ADDRESS]",
+              help="Encode on Ray (needs seed-rag[ray]): alone, a local Ray on this machine's cores; with HOST:PORT, "
+                   "that cluster's head node (or $RAG_RAY_ADDRESS).")
+@click.option("--ray-workers", type=click.IntRange(1), default=None,
+              help="With --ray: encoder actors, one CPU each (default: one per CPU of the cluster).")
 def index(seeds: str | None, index_dir: str | None, model: str | None, rerank_model: str | None, rebuild: bool,
-          max_file_bytes: int | None, watch: bool, debounce: float) -> None:
+          max_file_bytes: int | None, watch: bool, debounce: float, ray_address: str | None,
+          ray_workers: int | None) -> None:
     """Index the seeds folder; only new or changed passages are encoded.
 
     \b
@@ -109,17 +116,29 @@ def index(seeds: str | None, index_dir: str | None, model: str | None, rerank_mo
       rag index --model all-mpnet-base-v2     # another model's vectors; the old ones are kept
       rag index --rerank-model all-mpnet-base-v2   # for rag ask --mode reranked
       rag index --watch                       # re-index on every change of seeds/
+      rag index --ray                         # encode on a local Ray (pip install 'seed-rag[ray]')
+      rag index --ray 10.0.0.5:6379           # encode on the Ray cluster whose head is there
     """
     with user_errors():
         config = _config(index_dir, seeds, model, rerank_model)
         if max_file_bytes is not None:
             config = config.replace(max_file_bytes=max_file_bytes)
+        if ray_workers is not None and ray_address is None:
+            raise click.UsageError("--ray-workers goes with --ray")
         if watch:
+            if ray_address is not None:
+                raise click.UsageError("--watch encodes in this process; run `rag index --ray` without --watch")
             _watch(config, debounce)
             return
         from rag.indexer import index_seeds
 
-        _echo_report(index_seeds(config, progress=_progress_factory(), rebuild=rebuild))
+        if ray_address is None:
+            _echo_report(index_seeds(config, progress=_progress_factory(), rebuild=rebuild))
+            return
+        from rag.ray_encode import RayEncoding
+
+        with RayEncoding(ray_address, ray_workers) as on_ray:
+            _echo_report(index_seeds(config, progress=_progress_factory(), rebuild=rebuild, encode=on_ray))
 
 
 def _echo_report(report) -> None:

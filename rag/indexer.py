@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from embeddings import Encoder
 from embeddings import index as faiss_index
@@ -25,6 +27,11 @@ from rag.store import Store
 from rag.types import IndexReport
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
+# How the encode phase turns (embed hash, embed text) pairs into vectors: encode_in_process, or
+# `rag index --ray`'s Ray Data job (rag/ray_encode.py). Called as encode(encoder, pairs, chunk,
+# tick), it yields (hashes, vectors) chunks of about `chunk` rows, keyed by hash in any order;
+# the indexer commits each chunk as it comes, so a killed run keeps every chunk it received.
+EncodeChunks = Callable[..., Iterable[tuple[list[str], np.ndarray]]]
 
 
 @dataclass
@@ -53,8 +60,10 @@ def index_seeds(
     config: Config,
     progress: ProgressFactory | None = None,
     rebuild: bool = False,
+    encode: EncodeChunks | None = None,
 ) -> IndexReport:
-    """Index config.seeds_dir into config.index_dir. `progress(total)` returns a per-batch callback.
+    """Index config.seeds_dir into config.index_dir. `progress(total)` returns a per-batch callback;
+    `encode` (default encode_in_process) makes the missing vectors.
 
     With rebuild=True the store is built afresh beside the old one and swapped in at the end,
     so a rebuild that dies half-way leaves the old index (sound or not) as it was.
@@ -67,7 +76,8 @@ def index_seeds(
         store_path = config.store_path.with_name(config.store_path.name + ".rebuild")
         _remove_sqlite_files(store_path)
     with Store.open(store_path, create=True) as store:
-        report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, timings, started)
+        report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, timings, started,
+                                encode)
     if rebuild:
         # The old store's journal files must not outlive it (SQLite would replay its WAL into the
         # new file); the old file itself is replaced in one rename, so a crash leaves one or the other.
@@ -79,7 +89,8 @@ def index_seeds(
     return report
 
 
-def encode_missing_vectors(config: Config, progress: ProgressFactory | None = None) -> int:
+def encode_missing_vectors(config: Config, progress: ProgressFactory | None = None,
+                           encode: EncodeChunks | None = None) -> int:
     """The first phase of index_seeds alone: encode and store the vectors the seeds lack; returns how many.
 
     Readers see no change (a vector is used only once a generation that needs it is published),
@@ -90,7 +101,7 @@ def encode_missing_vectors(config: Config, progress: ProgressFactory | None = No
         encoder = encoder_for(config, store)
         switching = store.get_meta("model") != encoder.fingerprint
         pending = _pending(store, loaded.documents, config.max_passage_words)
-        return _encode_phase(store, encoder, pending, config, progress, switching)
+        return _encode_phase(store, encoder, pending, config, progress, switching, encode)
 
 
 def _load(config: Config) -> LoadResult:
@@ -139,6 +150,7 @@ def _encode_phase(
     config: Config,
     progress: ProgressFactory | None,
     switching: bool,
+    encode: EncodeChunks | None = None,
 ) -> int:
     """Vectors first, in their own small commits: harmless to readers, kept if the run dies.
     `switching` (first run or another model): unchanged documents need this model's vectors too."""
@@ -150,7 +162,7 @@ def _encode_phase(
             for embed_hash, doc_id, title, text in store.passages_missing_vectors(fingerprint)
             if doc_id in pending.unchanged
         )
-    return _encode_missing(store, encoder, fingerprint, texts, progress, config.encode_batch_size)
+    return _encode_missing(store, encoder, fingerprint, texts, progress, config.encode_batch_size, encode)
 
 
 def _index(
@@ -161,6 +173,7 @@ def _index(
     progress: ProgressFactory | None,
     timings: dict[str, float],
     started: float,
+    encode: EncodeChunks | None = None,
 ) -> tuple[IndexReport, set[str]]:
     """The work of index_seeds on an open store; also returns the FAISS files still in use."""
     mark = time.perf_counter()
@@ -168,12 +181,12 @@ def _index(
     fingerprint = encoder.fingerprint
     switching = store.get_meta("model") != fingerprint
     pending = _pending(store, documents, config.max_passage_words)
-    encoded = _encode_phase(store, encoder, pending, config, progress, switching)
+    encoded = _encode_phase(store, encoder, pending, config, progress, switching, encode)
     reranker = rerank_encoder_for(config, store)
     if reranker is not None:
         # The "reranked" mode's vectors follow the same rule: encode only what lacks one.
         rerank_switching = store.get_meta("rerank_model") != reranker.fingerprint
-        encoded += _encode_phase(store, reranker, pending, config, progress, rerank_switching)
+        encoded += _encode_phase(store, reranker, pending, config, progress, rerank_switching, encode)
     timings["encode"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with store.transaction():
@@ -233,20 +246,27 @@ def encode_chunk(batch: int) -> int:
     return max(batch * 8, 256)
 
 
+def encode_in_process(
+    encoder: Encoder, pairs: list[tuple[str, str]], chunk: int, tick: Callable[[int], None] | None = None
+) -> Iterable[tuple[list[str], np.ndarray]]:
+    """The default EncodeChunks: this process's encoder, `chunk` texts at a time."""
+    for i in range(0, len(pairs), chunk):
+        part = pairs[i : i + chunk]
+        yield [h for h, _ in part], encoder.encode([t for _, t in part], progress=tick)
+
+
 def _encode_missing(
-    store: Store, encoder: Encoder, fingerprint: str, texts: dict[str, str], progress: ProgressFactory | None, batch: int
+    store: Store, encoder: Encoder, fingerprint: str, texts: dict[str, str], progress: ProgressFactory | None, batch: int,
+    encode: EncodeChunks | None = None,
 ) -> int:
     have = store.has_vectors(fingerprint, texts)
-    missing = [h for h in texts if h not in have]
+    missing = [(h, t) for h, t in texts.items() if h not in have]
     if not missing:
         return 0
     tick = progress(len(missing)) if progress else None
-    step = encode_chunk(batch)
-    for i in range(0, len(missing), step):
-        chunk = missing[i : i + step]
-        vectors = encoder.encode([texts[h] for h in chunk], progress=tick)
+    for hashes, vectors in (encode or encode_in_process)(encoder, missing, encode_chunk(batch), tick):
         with store.transaction():
-            store.put_vectors(fingerprint, chunk, vectors)
+            store.put_vectors(fingerprint, hashes, vectors)
         crash_point("vectors_committed")
     return len(missing)
 
