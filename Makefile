@@ -107,6 +107,13 @@ TRAIN_ARGS ?=
 train-reader: $(STAMP)
 	$(BIN)/python -m train.reader $(TRAIN_ARGS)
 
+# Scaling out (issue 12): passages/s of `rag index --ray` with 1 and 2 workers vs the in-process
+# encoder on one corpus, in one run, then the Ray fault checks (worker and driver killed mid-job,
+# a dead address); to bench/results/ray.json and ray.md (~5 min on 2 busy cores).
+.PHONY: bench-ray
+bench-ray: $(STAMP)
+	$(BIN)/python -m bench.bench_ray
+
 # Performance (issue 7): every stage side by side, results in bench/results/ and README
 # "Performance". The 1M-passage store is built once into bench/.cache/ (~15 min the first time).
 .PHONY: bench bench-quick
