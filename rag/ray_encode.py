@@ -126,7 +126,7 @@ class RayEncoding:
     def __call__(
         self, encoder: Encoder, pairs: list[tuple[str, str]], chunk: int, tick: Callable[[int], None] | None = None
     ) -> Iterator[tuple[list[str], np.ndarray]]:
-        """Yield (hashes, vectors) of `pairs` in chunks of at least `chunk` rows (the last may be smaller)."""
+        """Yield (hashes, vectors) of `pairs` in chunks of `chunk` rows (the last may be smaller), as they come."""
         self.connect()
         ray = self.ray
         wanted = {h for h, _ in pairs}
@@ -149,9 +149,10 @@ class RayEncoding:
                 parts.append(np.asarray(batch["vector"], dtype=np.float32))
                 if tick is not None:
                     tick(len(batch["hash"]))
-                if len(hashes) >= chunk:
-                    yield hashes, np.concatenate(parts)
-                    hashes, parts = [], []
+                while len(hashes) >= chunk:  # Ray Data may hand back several batches as one block
+                    done = np.concatenate(parts)
+                    yield hashes[:chunk], done[:chunk]
+                    hashes, parts = hashes[chunk:], [done[chunk:]]
         except RagError:
             raise
         except Exception as exc:  # Ray's own errors: one line, not a remote traceback
