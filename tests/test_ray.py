@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from conftest import EVAL, invoke_rag, run_rag
-from rag.config import Config
+from rag.config import RERANK_MODEL, Config
 from rag.corpus import unpack
 from rag.indexer import encode_chunk, index_seeds
 from rag.ray_encode import RayEncoding
@@ -55,10 +55,10 @@ def xquad(tmp_path_factory, encoder) -> Config:
     return config
 
 
-def stored_vectors(config: Config) -> dict[str, np.ndarray]:
-    """embed hash -> vector of the index's model, as stored."""
+def model_vectors(config: Config, model: str = "model") -> dict[str, np.ndarray]:
+    """embed hash -> vector of the index's model (or, with "rerank_model", its rerank model), as stored."""
     with Store.open(config.store_path, read_only=True) as store:
-        fingerprint = store.get_meta("model")
+        fingerprint = store.get_meta(model)
         rows = store.conn.execute("SELECT embed_hash, vector FROM vectors WHERE model=?", (fingerprint,)).fetchall()
     return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
 
@@ -85,7 +85,7 @@ def test_ray_vectors_and_answers_equal_the_in_process_ones(cluster, xquad, tmp_p
     assert ran.returncode == 0, ran.stderr
     assert f"{XQUAD_PASSAGES} passages, {XQUAD_PASSAGES} encoded, generation 1" in ran.stdout
     on_ray = xquad.replace(index_dir=ray_dir)
-    got, want = stored_vectors(on_ray), stored_vectors(xquad)
+    got, want = model_vectors(on_ray), model_vectors(xquad)
     assert set(got) == set(want) and max_difference(got, want) <= 1e-5
     assert check_index(on_ray) == []
     questions = [json.loads(line)["question"] for line in (XQUAD / "questions.jsonl").read_text().splitlines()[:3]]
@@ -95,6 +95,21 @@ def test_ray_vectors_and_answers_equal_the_in_process_ones(cluster, xquad, tmp_p
         got, want = (json.loads(a.stdout) for a in answers)
         assert got["answer"] == want["answer"] and got["answer"]
         assert [(c["doc_id"], c["ordinal"]) for c in got["citations"]] == [(c["doc_id"], c["ordinal"]) for c in want["citations"]]
+
+
+def test_the_rerank_model_goes_through_ray_too(cluster, tmp_path, encoder):
+    """`--rerank-model` (and so `--model`: the same encode phase) is encoded by actors loading that model."""
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, range(3), 4)
+    reference = Config(seeds_dir=seeds, index_dir=tmp_path / "in-process", rerank_model=RERANK_MODEL)
+    index_seeds(reference)
+    ray_dir = tmp_path / "ray"
+    ran = invoke_rag("index", "--ray", "--rerank-model", RERANK_MODEL, "--seeds", str(seeds), "--index-dir", str(ray_dir))
+    assert ran.returncode == 0, ran.stderr
+    for model in ("model", "rerank_model"):
+        got, want = (model_vectors(c, model) for c in (reference.replace(index_dir=ray_dir), reference))
+        assert set(got) == set(want) and max_difference(got, want) <= 1e-5
+    assert len(next(iter(model_vectors(reference, "rerank_model").values()))) == 768  # mpnet's, not MiniLM's
 
 
 def encoder_actor_pids() -> list[int]:
@@ -139,9 +154,9 @@ def test_an_encoder_actor_killed_mid_job_loses_no_vector_and_makes_none_twice(cl
     # or a missing one is an error), and the store holds those and no more.
     hashes = set(passage_hashes(config))
     assert report.encoded == len(hashes) == sum(received) > 100
-    vectors = stored_vectors(config)
+    vectors = model_vectors(config)
     assert set(vectors) == hashes
-    assert max_difference(vectors, stored_vectors(xquad)) <= 1e-5
+    assert max_difference(vectors, model_vectors(xquad)) <= 1e-5
     assert check_index(config) == []
 
 
@@ -150,13 +165,13 @@ def test_a_driver_killed_mid_job_keeps_the_previous_generation_and_its_committed
     write_corpus(config.seeds_dir, range(6), 10)
     first = index_seeds(config)  # generation 1, encoded in process
     write_corpus(config.seeds_dir, range(6, 62), 10)  # 560 more passages: a chunk of 512, then the rest
-    before = stored_vectors(config)
+    before = model_vectors(config)
     killed = run_rag("index", "--ray", cluster, "--seeds", str(config.seeds_dir), "--index-dir", str(config.index_dir),
                      env={"RAG_TEST_KILL_AT": "vectors_committed"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert generation(config) == first.generation == 1  # readers still get generation 1, intact
     assert check_index(config) == []
-    kept = stored_vectors(config)
+    kept = model_vectors(config)
     assert set(before) < set(kept)  # the first chunk's vectors were committed and stay
     committed = len(kept) - len(before)
     ran = invoke_rag("index", "--ray", "--seeds", str(config.seeds_dir), "--index-dir", str(config.index_dir))
@@ -164,7 +179,7 @@ def test_a_driver_killed_mid_job_keeps_the_previous_generation_and_its_committed
     passages = set(passage_hashes(config))
     assert f", {len(passages) - len(kept)} encoded, generation 2" in ran.stdout  # only the rest
     assert committed == encode_chunk(config.encode_batch_size) and len(passages) > len(kept)  # one chunk, then the rest
-    assert set(stored_vectors(config)) == passages
+    assert set(model_vectors(config)) == passages
 
 
 def test_an_address_where_no_cluster_answers_is_a_one_line_error_in_bounded_time(tmp_path):
