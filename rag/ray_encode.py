@@ -105,9 +105,10 @@ class RayEncoding:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the indexer's own progress bar counts the vectors
         context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # per-job INFO lines and notices
         if ray.is_initialized():
             return
-        quiet = {"log_to_driver": False, "include_dashboard": False, "logging_level": logging.WARNING}
+        quiet = {"log_to_driver": False, "include_dashboard": False, "logging_level": logging.ERROR}
         if self.address is None:
             ray.init(address=LOCAL, **quiet)
         else:
