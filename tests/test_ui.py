@@ -629,3 +629,32 @@ def test_auth_protects_the_page_and_the_api(app):
         assert '"citations": [{' in client.predict("When was NATO created?", api_name="/ask")
     finally:
         demo.close()
+
+
+def test_questions_are_answered_while_a_long_upload_is_encoded(tab, app):
+    # Old code put questions, uploads and re-indexing behind one lock: this question waited for
+    # all 1,500 paragraphs to be encoded and published, then came from the new generation.
+    import time
+
+    from gradio_client import Client
+
+    from seedgen import document
+
+    client = Client(app.url, verbose=False)
+    generation = app.backend.documents()[1]["generation"]
+    page = tab.page
+    page.get_by_role("tab", name="Documents").click()
+    data = document(77, 1501).encode()  # a title and 1,500 paragraphs
+    page.locator("#upload input[type=file]").set_input_files(
+        files=[{"name": "long-report.txt", "mimeType": "text/plain", "buffer": data}]
+    )
+    page.get_by_text("indexing uploads").first.wait_for()  # the page shows the encoding's progress
+    started = time.monotonic()
+    answer = json.loads(client.predict("Who succeeded Stoltenberg?", api_name="/ask"))
+    waited = time.monotonic() - started
+    assert "Rutte" in answer["answer"] and answer["generation"] == generation  # the last published one
+    assert waited < 2.0, f"the question waited {waited:.1f} s for the upload"
+    page.locator("#upload-message", has_text="long-report.txt saved as").wait_for(timeout=300_000)
+    assert "indexed:" in page.locator("#upload-message").inner_text()
+    after = json.loads(client.predict("mk00077zq note 1499", 3, "bm25", api_name="/ask"))
+    assert after["generation"] > generation and after["citations"][0]["path"] == "long-report.txt"

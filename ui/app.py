@@ -25,6 +25,10 @@ from ui.backend import Backend
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
 SHOWN_QUESTION_CHARS = 300  # a rejected, overlong question is shown shortened in the chat
 PRIVATE = {"api_visibility": "private"}
+# Gradio's concurrency groups (one queue each): questions from the page and the API share the
+# backend's pool of workers; uploads and re-indexing run one at a time in their own group, so
+# a long encode never holds a question up.
+ANSWERING, INDEXING = "answering", "indexing"
 
 
 class ChatServerError(RagError):
@@ -138,17 +142,19 @@ def build_app(backend: Backend) -> gr.Blocks:
 
         chat_inputs = [question, messages, turns, k, mode]
         chat_outputs = [chatbot, messages, turns, sources, question]
-        answering = {"show_progress_on": [chatbot, sources], **PRIVATE}
+        answer_group = {"concurrency_id": ANSWERING, "concurrency_limit": backend.workers}
+        index_group = {"concurrency_id": INDEXING, "concurrency_limit": 1, **PRIVATE}
+        answering = {"show_progress_on": [chatbot, sources], **answer_group, **PRIVATE}
         question.submit(respond, chat_inputs, chat_outputs, **answering)
         ask_button.click(respond, chat_inputs, chat_outputs, **answering)
         for button, text in zip(example_buttons, examples):
             button.click(_constant(text), None, question, **PRIVATE).then(respond, chat_inputs, chat_outputs, **answering)
         clear_button.click(clear, None, [chatbot, messages, turns, sources], **PRIVATE)
         chatbot.clear(clear, None, [chatbot, messages, turns, sources], **PRIVATE)  # its own bin icon
-        files.upload(upload, files, [upload_message, status, files], **PRIVATE)
-        reindex_button.click(reindex, None, [upload_message, status], **PRIVATE)
+        files.upload(upload, files, [upload_message, status, files], **index_group)
+        reindex_button.click(reindex, None, [upload_message, status], **index_group)
         demo.load(documents, None, status, **PRIVATE)
-        gr.api(ask, api_name="ask")
+        gr.api(ask, api_name="ask", **answer_group)
     return demo
 
 
