@@ -121,7 +121,9 @@ def ingest_uploads(
     files: Sequence[tuple[Path, str]],
     progress: ProgressFactory | None = None,
 ) -> UploadReport:
-    """Save each (temporary path, original name) into the seeds folder, then index incrementally."""
+    """Save each (temporary path, original name) into the seeds folder, then index incrementally.
+    More than config.max_pending_uploads files, or config.max_pending_upload_bytes, at once are refused."""
+    check_batch(files, config.max_pending_uploads, config.max_pending_upload_bytes)
     saved: list[SavedUpload] = []
     refused: list[str] = []
     stored_ids = _stored_ids(config)
@@ -143,6 +145,15 @@ def ingest_uploads(
                 upload.path.unlink(missing_ok=True)
         raise DiskFull(exc.folder, exc.needed, after="the upload was not saved and the index is as it was before") from None
     return UploadReport(saved, refused, report)
+
+
+def check_batch(files: Sequence[tuple[Path, str]], max_files: int, max_bytes: int) -> None:
+    """UploadError if one upload brings more files or bytes than the chat holds for indexing at a time."""
+    if len(files) > max_files:
+        raise UploadError(f"{len(files)} files at once; add at most {max_files} at a time")
+    total = sum(source.stat().st_size for source, _ in files)
+    if total > max_bytes:
+        raise UploadError(f"{len(files)} files of {total:,} bytes in all; add at most {max_bytes:,} bytes at a time")
 
 
 def _stored_ids(config: Config) -> set[str]:

@@ -19,7 +19,7 @@ from rag.indexer import ProgressFactory
 from rag.inputs import check_k
 from rag.status import served_modes
 from ui import render
-from ui.access import GuardedApp, Logins
+from ui.access import GuardedApp, Logins, release_uploads
 from ui.backend import Backend
 
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
@@ -75,6 +75,8 @@ def build_app(backend: Backend) -> gr.Blocks:
             message = render.upload_result(backend.upload(files, progress=_progress(progress, "indexing uploads")))
         except RagError as exc:  # e.g. the seeds folder vanished: say so, keep the page usable
             message = render.message_list([f"error: {exc}"])
+        finally:  # the seeds folder has its copy: Gradio's is no longer pending (ui/access.py PendingUploads)
+            release_uploads(demo.upload_file_set, paths or [])
         return message, documents(), None
 
     def reindex(progress=gr.Progress()):
@@ -207,7 +209,9 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860, auth: tup
         _, url, _ = demo.launch(
             server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=True, quiet=True,
             max_file_size=backend.config.max_file_bytes, ssr_mode=False, mcp_server=False, show_error=False,
-            theme=theme, css=render.CSS, js=render.COPY_SCRIPT, _app=GuardedApp(host, allowed_hosts, any_host=share),
+            theme=theme, css=render.CSS, js=render.COPY_SCRIPT,
+            _app=GuardedApp(host, allowed_hosts, any_host=share, max_pending_files=backend.config.max_pending_uploads,
+                            max_pending_bytes=backend.config.max_pending_upload_bytes),
         )
     except OSError as exc:
         raise ChatServerError(
