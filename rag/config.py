@@ -150,7 +150,7 @@ class Config:
     reader_abstain_below: float = 0.29
     # `rag chat`: questions answered at once, each by its own QA (SQLite connection, FAISS copy);
     # the models are shared. Uploads and re-indexing run beside them, one at a time. On 2 cores
-    # a third worker added no throughput (README "Serving many users", `make bench-load`).
+    # a third worker added no throughput (README "Serving many users: `make bench-load`").
     chat_workers: int = 2
     # `rag chat`: uploads Gradio holds in its temp folder not yet indexed, at most this many
     # files and bytes (a page could otherwise fill the disk with files it never submits).
