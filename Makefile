@@ -122,3 +122,12 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --no-readme
+
+# Many users at once (issue 15): `rag chat` on loopback, 8/16/32 concurrent /ask clients for
+# LOAD_DURATION s each, an upload and a re-index in the middle of each level; before (main's
+# one-lock server) and after. Results in bench/results/load.{json,md} and README "Serving many users".
+LOAD_DURATION ?= 60
+LOAD_ARGS ?= --baseline 0ab9b1e
+.PHONY: bench-load
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load --duration $(LOAD_DURATION) $(LOAD_ARGS)

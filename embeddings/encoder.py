@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import numpy as np
 
 from embeddings.pooling import MeanPoolingModel
 from embeddings.registry import resolve_model_dir, weights_fingerprint
+
+# The chat encodes from several threads: weights load once (a module lock keeps Encoder picklable).
+_LOADING = threading.Lock()
 
 
 class Encoder:
@@ -42,13 +46,14 @@ class Encoder:
     @property
     def model(self) -> MeanPoolingModel:
         """The loaded model, imported lazily (torch and transformers cost ~2 s to import)."""
-        if self._model is None:
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            import torch
+        with _LOADING:
+            if self._model is None:
+                os.environ["HF_HUB_OFFLINE"] = "1"
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                import torch
 
-            torch.set_num_threads(self.threads)
-            self._model = MeanPoolingModel(self.model_dir)
+                torch.set_num_threads(self.threads)
+                self._model = MeanPoolingModel(self.model_dir)
         return self._model
 
     @property

@@ -9,6 +9,7 @@ does not match what the store recorded, the index is rebuilt from the stored vec
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -62,13 +63,35 @@ def write_atomic(index: faiss.Index, path: Path) -> IndexFileInfo:
     file itself (serialising to memory first costs seconds at 100k vectors).
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-        digest = _sha256(fh)
-    os.replace(tmp, path)
+    try:
+        _write_index(index, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+            digest = _sha256(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        # A long-running writer (the chat) would keep a failed write's temp file forever: the
+        # stale-file sweep spares the temp files of live processes. A full disk most of all.
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
     return IndexFileInfo(path.name, digest, index.ntotal, index.d)
+
+
+def _write_index(index: faiss.Index, path: Path) -> None:
+    """faiss.write_index, with a full disk raised as OSError(ENOSPC) (FAISS raises RuntimeError)."""
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as exc:
+        if "No space left" in str(exc) or "Disk quota" in str(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
+
+
+def estimated_bytes(index: faiss.Index) -> int:
+    """About the size of `index` written to a file: its vectors' codes and ids."""
+    code_size = getattr(index, "code_size", 0) or index.d * 4
+    return index.ntotal * (code_size + 8) + 4096
 
 
 def _sha256(fh) -> str:

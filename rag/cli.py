@@ -305,8 +305,11 @@ def _auth_file(ctx: click.Context, param: click.Parameter, value: Path | None) -
 @click.option("--seeds", envvar="RAG_SEEDS_DIR", type=click.Path(), default=None,
               help="Seeds folder; uploads are saved here (default seeds/).")
 @index_dir_option
+@click.option("--workers", type=click.IntRange(1, 32), default=None,
+              help="Questions answered at once (default 2); uploads and re-indexing never hold them up.")
 def chat(host: str, port: int, allowed_hosts: tuple[str, ...], auth: tuple[str, str] | None,
-         auth_file: tuple[str, str] | None, share: bool, seeds: str | None, index_dir: str | None) -> None:
+         auth_file: tuple[str, str] | None, share: bool, seeds: str | None, index_dir: str | None,
+         workers: int | None) -> None:
     """Serve the chat page: answers with cited, highlighted passages; document uploads.
 
     \b
@@ -320,6 +323,8 @@ def chat(host: str, port: int, allowed_hosts: tuple[str, ...], auth: tuple[str, 
             raise click.UsageError("give --auth (or $RAG_AUTH) or --auth-file, not both")
         auth = auth or auth_file
         config = _config(index_dir, seeds)
+        if workers is not None:
+            config = config.replace(chat_workers=workers)
         if not config.store_path.exists():
             from rag.indexer import index_seeds
 

@@ -148,6 +148,14 @@ class Config:
     reader_conf_bias: float = -3.463
     reader_conf_weights: tuple[float, ...] = (3.799, 2.206, -0.509, 0.941, 0.164)
     reader_abstain_below: float = 0.29
+    # `rag chat`: questions answered at once, each by its own QA (SQLite connection, FAISS copy);
+    # the models are shared. Uploads and re-indexing run beside them, one at a time. On 2 cores
+    # a third worker added no throughput (README "Serving many users: `make bench-load`").
+    chat_workers: int = 2
+    # `rag chat`: uploads Gradio holds in its temp folder not yet indexed, at most this many
+    # files and bytes (a page could otherwise fill the disk with files it never submits).
+    max_pending_uploads: int = 20
+    max_pending_upload_bytes: int = 100 * 1024 * 1024
     extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm", ".pdf", ".docx"))
 
     @classmethod

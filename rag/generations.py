@@ -26,6 +26,7 @@ from embeddings import index as faiss_index
 from embeddings.manifest import IndexManifest
 from rag.config import Config
 from rag.crashpoints import crash_point
+from rag.errors import DiskFull, is_disk_full
 from rag.store import Store
 
 FAISS_PREFIX = "faiss-g"
@@ -93,7 +94,7 @@ def publish(
         # Small change: only the added vectors go to a new file; the rest is the previous files.
         delta_index = faiss_index.build(*store.passage_vectors(fingerprint, dim, ids=added), dim) if added else None
         crash_point("before_faiss_replace")
-        delta = faiss_index.write_atomic(delta_index, path) if delta_index is not None else None
+        delta = _write(store, delta_index, path) if delta_index is not None else None
         crash_point("after_faiss_replace")
         manifest = previous.with_delta(delta, sorted(removed))
     else:
@@ -101,10 +102,24 @@ def publish(
         base = faiss_index.load_verified(config.index_dir, previous, checksummed=True) if previous is not None else None
         index = _next_index(store, config, fingerprint, dim, added, removed, base, warnings)
         crash_point("before_faiss_replace")
-        manifest = IndexManifest((faiss_index.write_atomic(index, path),))
+        manifest = IndexManifest((_write(store, index, path),))
         crash_point("after_faiss_replace")
     record_generation(store, config, generation, manifest, fingerprint, model_name, dim)
     return generation
+
+
+def _write(store: Store, index: faiss.Index, path: Path) -> faiss_index.IndexFileInfo:
+    """Write a FAISS file of the transaction being built: deleted again if it does not commit
+    (a file numbered above the published generation is otherwise kept for its writer), and a
+    full disk is reported as DiskFull with the file's size."""
+    try:
+        info = faiss_index.write_atomic(index, path)  # leaves no temp file, whatever happens
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(path.parent, faiss_index.estimated_bytes(index)) from None
+        raise
+    store.on_rollback(lambda: path.unlink(missing_ok=True))
+    return info
 
 
 def record_generation(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from embeddings.manifest import IndexManifest
 from rag import migrations
 from rag.config import index_command
-from rag.errors import RagError
+from rag.errors import DiskFull, RagError
 from rag.lexical import LexicalSearch
 from rag.text import query_words
 from rag.types import PAGE_BREAK, DocumentRow, StoredPassage
@@ -47,13 +47,19 @@ class StoreBusy(StoreError):
 
 # OperationalErrors the machine causes, not the code: permissions, a full or failing disk.
 _ENVIRONMENT_ERRORS = ("readonly", "unable to open", "disk i/o", "full", "permission")
+# A write transaction needs room for its pages twice (the WAL, then the checkpoint into the
+# store), and never less than this: SQLite's own bookkeeping pages.
+_MIN_WRITE_BYTES = 1 << 20
 
 
-def _translated(path: Path, exc: sqlite3.DatabaseError) -> StoreError | None:
-    """The user-facing error for SQLite's `exc`, or None for a programming error (re-raised as is)."""
+def _translated(path: Path, exc: sqlite3.DatabaseError, writing: int = 0) -> RagError | None:
+    """The user-facing error for SQLite's `exc`, or None for a programming error (re-raised as is).
+    `writing`: bytes of data the failed transaction had written so far."""
     # Damage surfaces as the base class ("database disk image is malformed", "file is not a
     # database"); its subclasses (constraint, misuse, syntax) are bugs, except these.
     message = str(exc).lower()
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "database or disk is full" in message:
+        return DiskFull(path.parent, max(2 * writing, _MIN_WRITE_BYTES))
     if type(exc) is sqlite3.DatabaseError:
         return StoreCorrupt(f"{path} is corrupt ({exc}): {REBUILD_HINT}")
     if isinstance(exc, sqlite3.OperationalError) and "locked" in message:
@@ -74,7 +80,7 @@ class _CheckedCursor(sqlite3.Cursor):
         try:
             return call(*args)
         except sqlite3.DatabaseError as exc:
-            error = _translated(self.connection.path, exc)
+            error = _translated(self.connection.path, exc, self.connection.writing)
             if error is None:
                 raise
             raise error from None
@@ -97,6 +103,7 @@ class _CheckedCursor(sqlite3.Cursor):
 
 class _CheckedConnection(sqlite3.Connection):
     path: Path
+    writing: int = 0  # bytes of data the current write transaction has written (for a disk-full message)
 
     def execute(self, *args):
         return self.cursor(_CheckedCursor).execute(*args)
@@ -126,6 +133,7 @@ class Store:
         self.path = path
         self.conn = conn
         self._lexical: LexicalSearch | None = None
+        self._undo: list[Callable[[], None]] | None = None
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -199,14 +207,33 @@ class Store:
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[None]:
-        """BEGIN IMMEDIATE for writers (one at a time), plain BEGIN for a read snapshot."""
+        """BEGIN IMMEDIATE for writers (one at a time), plain BEGIN for a read snapshot.
+
+        If the body or the COMMIT fails, the transaction is rolled back (unless SQLite already
+        did, as it may on a full disk) and the on_rollback actions run; the first error is raised.
+        """
         self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        self.conn.writing, self._undo = 0, []
         try:
             yield
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            undo, self._undo = self._undo, None
+            try:
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error, RagError):  # the first error is the one to report
+                        self.conn.execute("ROLLBACK")
+            finally:
+                for action in reversed(undo or []):
+                    action()
             raise
-        self.conn.execute("COMMIT")
+        self._undo = None
+
+    def on_rollback(self, action: Callable[[], None]) -> None:
+        """Run `action` if the current transaction does not commit (e.g. delete a file written for it)."""
+        if self._undo is None:
+            raise RuntimeError("on_rollback needs an open transaction")
+        self._undo.append(action)
 
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -271,6 +298,7 @@ class Store:
     def insert_document(self, doc, passages, embed_hashes: list[str]) -> list[int]:
         """Insert a Document and its Passages (rag.documents / rag.passages types); returns passage ids."""
         ids: list[int] = []
+        self.conn.writing += 2 * len(doc.text) + 2 * sum(len(p.text) for p in passages)  # text, passages, FTS
         self.conn.execute(
             "INSERT INTO documents(doc_id, path, sha256, title, text, indexed_at) VALUES (?,?,?,?,?,?)",
             (doc.doc_id, doc.path, doc.sha256, doc.title, doc.text, time.time()),
@@ -336,6 +364,7 @@ class Store:
         return {h for (h,) in self._select_in(sql, (fingerprint,), list(hashes))}
 
     def put_vectors(self, fingerprint: str, hashes: list[str], vectors: np.ndarray) -> None:
+        self.conn.writing += vectors.size * 4 + 80 * len(hashes)
         self.conn.executemany(
             "INSERT OR REPLACE INTO vectors(model, embed_hash, vector) VALUES (?,?,?)",
             ((fingerprint, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)),

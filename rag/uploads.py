@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rag.config import Config
 from rag.documents import SkipFile, decode, extract_text
-from rag.errors import RagError
+from rag.errors import DiskFull, RagError, is_disk_full
 from rag.formats import EXTRACTORS
 from rag.indexer import ProgressFactory, index_seeds
 from rag.store import Store
@@ -91,9 +91,9 @@ def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, ex
     check_content(raw, original, ext)
     root = seeds_dir.resolve()
     tmp = root / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: the indexer skips it
-    tmp.write_bytes(raw)
-    taken = ids_in_use(root, extensions, stored_ids)
     try:
+        tmp.write_bytes(raw)
+        taken = ids_in_use(root, extensions, stored_ids)
         for n in range(1, 1000):
             target = root / (name if n == 1 else f"{stem}-{n}{ext}")
             if target.resolve().parent != root:  # defence in depth; safe_name already prevents it
@@ -108,6 +108,10 @@ def save_upload(source: Path, original: str, seeds_dir: Path, max_bytes: int, ex
                 continue
             return SavedUpload(original, target)
         raise UploadError(f"{original!r}: too many files named like {name} in the seeds folder")
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(root, len(raw), after=f"{original!r} was not saved") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -117,20 +121,39 @@ def ingest_uploads(
     files: Sequence[tuple[Path, str]],
     progress: ProgressFactory | None = None,
 ) -> UploadReport:
-    """Save each (temporary path, original name) into the seeds folder, then index incrementally."""
+    """Save each (temporary path, original name) into the seeds folder, then index incrementally.
+    More than config.max_pending_uploads files, or config.max_pending_upload_bytes, at once are refused."""
+    check_batch(files, config.max_pending_uploads, config.max_pending_upload_bytes)
     saved: list[SavedUpload] = []
     refused: list[str] = []
     stored_ids = _stored_ids(config)
-    for source, original in files:
-        try:
-            saved.append(save_upload(source, original, config.seeds_dir, config.max_file_bytes, config.extensions,
-                                     stored_ids))
-        except UploadError as exc:
-            refused.append(str(exc))
-    if not any(not s.already_there for s in saved):
-        return UploadReport(saved, refused, None)
-    report = index_seeds(config, progress=progress)
+    try:
+        for source, original in files:
+            try:
+                saved.append(save_upload(source, original, config.seeds_dir, config.max_file_bytes, config.extensions,
+                                         stored_ids))
+            except UploadError as exc:
+                refused.append(str(exc))
+        if not any(not s.already_there for s in saved):
+            return UploadReport(saved, refused, None)
+        report = index_seeds(config, progress=progress)
+    except DiskFull as exc:
+        # The index is as it was; so is the seeds folder, or the next index run would bring the
+        # files in behind the user's back (and they take room the disk lacks).
+        for upload in saved:
+            if not upload.already_there:
+                upload.path.unlink(missing_ok=True)
+        raise DiskFull(exc.folder, exc.needed, after="the upload was not saved and the index is as it was before") from None
     return UploadReport(saved, refused, report)
+
+
+def check_batch(files: Sequence[tuple[Path, str]], max_files: int, max_bytes: int) -> None:
+    """UploadError if one upload brings more files or bytes than the chat holds for indexing at a time."""
+    if len(files) > max_files:
+        raise UploadError(f"{len(files)} files at once; add at most {max_files} at a time")
+    total = sum(source.stat().st_size for source, _ in files)
+    if total > max_bytes:
+        raise UploadError(f"{len(files)} files of {total:,} bytes in all; add at most {max_bytes:,} bytes at a time")
 
 
 def _stored_ids(config: Config) -> set[str]:

@@ -46,12 +46,12 @@ def tiny(tmp_path):
     return tmp_path
 
 
-def train(tiny, *extra: str) -> list[dict]:
-    argv = ["--data", str(tiny / "data"), "--out", str(tiny / "model"), "--work", str(tiny / "work"),
+def train(tiny, *extra: str, work: str = "work") -> list[dict]:
+    argv = ["--data", str(tiny / "data"), "--out", str(tiny / "model"), "--work", str(tiny / work),
             "--batch-size", "4", "--threads", "1", "--checkpoint-minutes", "0", "--val-share", "0", "--no-bf16",
             *extra]
     assert trainer.main(argv) == 0
-    return [json.loads(line) for line in (tiny / "work" / "train.log").read_text().splitlines()]
+    return [json.loads(line) for line in (tiny / work / "train.log").read_text().splitlines()]
 
 
 def test_training_saves_a_model_the_reader_loads_and_reads_with(tiny):
@@ -93,3 +93,17 @@ def test_the_example_order_is_a_function_of_the_seed():
     assert trainer.batches(features, 8, 13, 0) == trainer.batches(features, 8, 13, 0)
     assert trainer.batches(features, 8, 13, 0) != trainer.batches(features, 8, 13, 1)
     assert sorted(i for b in trainer.batches(features, 8, 13, 0) for i in b) == list(range(100))
+
+
+def test_init_continues_an_exported_model_on_the_batches_it_has_not_seen(tiny):
+    train(tiny, "--max-steps", "2")
+    exported = (tiny / "model" / "model.safetensors").read_bytes()
+    argv = ["--init", str(tiny / "model"), "--out", str(tiny / "more")]
+    events = train(tiny, "--max-steps", "1", *argv, work="work-more")
+    start = next(e for e in events if e["event"] == "start")
+    assert start["data_offset"] == 2  # the exported model's 2 steps of the same order are skipped
+    card = json.loads((tiny / "more" / "training.json").read_text())
+    assert (card["steps"], card["data_offset"]) == (1, 2)
+    assert (tiny / "more" / "model.safetensors").read_bytes() != exported  # trained further, from those weights
+    other_seed = train(tiny, "--max-steps", "1", *argv, "--seed", "5", work="work-seed")
+    assert next(e for e in other_seed if e["event"] == "start")["data_offset"] == 0  # another order: nothing to skip

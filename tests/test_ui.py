@@ -629,3 +629,76 @@ def test_auth_protects_the_page_and_the_api(app):
         assert '"citations": [{' in client.predict("When was NATO created?", api_name="/ask")
     finally:
         demo.close()
+
+
+def test_questions_are_answered_while_a_long_upload_is_encoded(tab, app):
+    # Old code put questions, uploads and re-indexing behind one lock: this question waited for
+    # all 1,500 paragraphs to be encoded and published, then came from the new generation.
+    import time
+
+    from gradio_client import Client
+
+    from seedgen import document
+
+    client = Client(app.url, verbose=False)
+    generation = app.backend.documents()[1]["generation"]
+    page = tab.page
+    page.get_by_role("tab", name="Documents").click()
+    data = document(77, 1501).encode()  # a title and 1,500 paragraphs
+    page.locator("#upload input[type=file]").set_input_files(
+        files=[{"name": "long-report.txt", "mimeType": "text/plain", "buffer": data}]
+    )
+    page.get_by_text("indexing uploads").first.wait_for()  # the page shows the encoding's progress
+    started = time.monotonic()
+    answer = json.loads(client.predict("Who succeeded Stoltenberg?", api_name="/ask"))
+    waited = time.monotonic() - started
+    assert "Rutte" in answer["answer"] and answer["generation"] == generation  # the last published one
+    assert waited < 2.0, f"the question waited {waited:.1f} s for the upload"
+    page.locator("#upload-message", has_text="long-report.txt saved as").wait_for(timeout=300_000)
+    assert "indexed:" in page.locator("#upload-message").inner_text()
+    after = json.loads(client.predict("mk00077zq note 1499", 3, "bm25", api_name="/ask"))
+    assert after["generation"] > generation and after["citations"][0]["path"] == "long-report.txt"
+
+
+def post_upload(url: str, data: bytes, name: str = "notes.txt") -> tuple[int, str]:
+    """POST one file to Gradio's upload route as the page does; (status, body)."""
+    boundary = "----seedrag"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: text/plain\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", body,
+                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read().decode()
+    except HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def test_files_waiting_in_gradios_upload_folder_are_capped_and_indexed_ones_removed(app, browser):
+    # Old code let any client leave any number of files in Gradio's temp folder (each up to the
+    # file size cap) for an hour, and kept the page's own uploads there after indexing them.
+    from ui.app import start
+    from ui.backend import Backend
+
+    config = app.config.replace(max_pending_uploads=3, max_pending_upload_bytes=4000)
+    backend = Backend(config)
+    demo, url = start(backend, port=free_port())
+    try:
+        browsing = open_page(browser, url)
+        message = upload(browsing.page, "lichens.txt", b"Lichen notes\n\nThe lichen survey of Pendleford ran in 1932.\n")
+        assert "lichens.txt saved as" in message
+        assert demo.upload_file_set == set()  # indexed: Gradio's copy is gone
+        browsing.page.context.close()
+        sent = [post_upload(url, f"pending text {n} ".encode() * 20) for n in range(3)]  # Gradio shares equal files
+        assert [status for status, _ in sent] == [200] * 3
+        paths = [json.loads(body)[0] for _, body in sent]
+        assert all(Path(p).is_file() for p in paths)
+        status, body = post_upload(url, b"one too many")
+        assert status == 429 and body.startswith("3 uploaded files are waiting to be indexed (the limit is 3)")
+        demo.upload_file_set.discard(paths[0])  # as if indexed
+        Path(paths[0]).unlink()
+        status, body = post_upload(url, b"y" * 4000)
+        assert status == 413 and "uploads waiting to be indexed would take" in body and "the limit is 4,000" in body
+    finally:
+        demo.close()
+        backend.close()

@@ -151,3 +151,21 @@ def test_refused_uploads_do_not_reindex(tmp_path, seeds_copy, encoder):
     report = ingest_uploads(config, [(write(tmp_path, PNG), "photo.txt")])
     assert report.index is None and report.saved == []
     assert not config.store_path.exists()
+
+
+@pytest.mark.parametrize(
+    "sizes, message",
+    [
+        ([10, 10, 10, 10], r"4 files at once; add at most 3 at a time"),
+        ([600, 600], r"2 files of 1,200 bytes in all; add at most 1,000 bytes at a time"),
+    ],
+)
+def test_an_upload_of_too_many_files_or_bytes_at_once_is_refused_whole(tmp_path, sizes, message):
+    # Old code saved and indexed any number of files of any total size in one upload.
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    config = Config(seeds_dir=seeds, index_dir=tmp_path / "index", max_pending_uploads=3, max_pending_upload_bytes=1000)
+    files = [(write(tmp_path, b"x" * size, f"f{n}"), f"notes{n}.txt") for n, size in enumerate(sizes)]
+    with pytest.raises(UploadError, match=message):
+        ingest_uploads(config, files)
+    assert list(seeds.iterdir()) == [] and not config.store_path.exists()

@@ -1,5 +1,5 @@
-"""Who may use the chat server: the Host and Origin a request names, and how fast a client may
-guess passwords.
+"""Who may use the chat server: the Host and Origin a request names, how fast a client may
+guess passwords, and how much a client may leave in Gradio's upload folder.
 
 DNS rebinding: a page on evil.example can point its own name at 127.0.0.1 and then read a
 loopback server as if it were its own site; only the Host header still says "evil.example". So a
@@ -14,9 +14,10 @@ import contextvars
 import hmac
 import ipaddress
 import math
+import os
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, MutableSet
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException
@@ -96,20 +97,85 @@ class HostCheck:
             CLIENT.reset(token)
 
 
+class PendingUploads:
+    """The files Gradio holds in its upload folder that the page has not submitted for indexing
+    yet (Blocks.upload_file_set): at most `max_files` of them and `max_bytes` in all.
+
+    Gradio's /upload route stores whatever it is sent, each file up to launch(max_file_size=...),
+    and keeps it for delete_cache's hour: a page (or any client) could fill the disk with files
+    it never submits. The chat deletes each upload's files once they are indexed (release_uploads).
+    """
+
+    def __init__(self, files: Callable[[], MutableSet[str]], max_files: int, max_bytes: int) -> None:
+        self._files, self.max_files, self.max_bytes = files, max_files, max_bytes
+
+    def usage(self) -> tuple[int, int]:
+        """(files, bytes) waiting; forgets files that are gone (released, or Gradio's hourly clean-up)."""
+        files, total = self._files(), 0
+        for path in list(files):
+            try:
+                total += os.stat(path).st_size
+            except OSError:
+                files.discard(path)
+        return len(files), total
+
+    def refusal(self, incoming: int) -> tuple[int, str] | None:
+        """(HTTP status, message) refusing an upload of `incoming` bytes, or None to let it in."""
+        count, total = self.usage()
+        if count >= self.max_files:
+            return 429, (f"{count} uploaded files are waiting to be indexed (the limit is {self.max_files}); "
+                         "add them to the index or wait an hour for them to expire")
+        if total + incoming > self.max_bytes:
+            return 413, (f"uploads waiting to be indexed would take {total + incoming:,} bytes "
+                         f"(the limit is {self.max_bytes:,}); add fewer or smaller files at a time")
+        return None
+
+
+def release_uploads(pending: MutableSet[str], paths: Iterable[str]) -> None:
+    """Delete Gradio's copies of uploaded files once dealt with (saved into the seeds folder or
+    refused) and take them off its list of pending uploads (Blocks.upload_file_set)."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        pending.discard(str(path))
+
+
+class UploadCap:
+    """ASGI middleware: refuse a POST to Gradio's upload route past PendingUploads' limits.
+    The byte limit needs the request's Content-Length (browsers send one for a form upload)."""
+
+    def __init__(self, app: ASGIApp, pending: PendingUploads) -> None:
+        self.app, self.pending = app, pending
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/upload"):
+            length = Headers(scope=scope).get("content-length", "0")
+            refused = self.pending.refusal(int(length) if length.isdigit() else 0)
+            if refused is not None:
+                status, message = refused
+                await PlainTextResponse(message + "\n", status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class GuardedApp(App):
-    """Gradio's app with HostCheck outside every middleware Gradio adds (its CORS one above all).
+    """Gradio's app with HostCheck (and UploadCap) outside every middleware Gradio adds (its CORS one above all).
 
     Blocks.launch(_app=...) is how gr.Server hands Gradio its own App; the public
     app_kwargs={"middleware": [...]} would put the check inside Gradio's CORS middleware, which
     would still answer preflights and add Access-Control-Allow-Origin for foreign pages.
     """
 
-    def __init__(self, listen: str, extra: Collection[str] = (), any_host: bool = False) -> None:
+    def __init__(self, listen: str, extra: Collection[str] = (), any_host: bool = False,
+                 max_pending_files: int = 20, max_pending_bytes: int = 100 * 2**20) -> None:
         super().__init__(default_response_class=ORJSONResponse)  # what Gradio gives its own App
         self._check = {"listen": listen, "extra": tuple(extra), "any_host": any_host}
+        self.pending = PendingUploads(lambda: self.get_blocks().upload_file_set, max_pending_files, max_pending_bytes)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return HostCheck(super().build_middleware_stack(), **self._check)
+        return HostCheck(UploadCap(super().build_middleware_stack(), self.pending), **self._check)
 
 
 class Logins:

@@ -19,12 +19,16 @@ from rag.indexer import ProgressFactory
 from rag.inputs import check_k
 from rag.status import served_modes
 from ui import render
-from ui.access import GuardedApp, Logins
+from ui.access import GuardedApp, Logins, release_uploads
 from ui.backend import Backend
 
 HISTORY_TURNS = 5  # follow-ups look this many exchanges back
 SHOWN_QUESTION_CHARS = 300  # a rejected, overlong question is shown shortened in the chat
 PRIVATE = {"api_visibility": "private"}
+# Gradio's concurrency groups (one queue each): questions from the page and the API share the
+# backend's pool of workers; uploads and re-indexing run one at a time in their own group, so
+# a long encode never holds a question up.
+ANSWERING, INDEXING = "answering", "indexing"
 
 
 class ChatServerError(RagError):
@@ -71,6 +75,8 @@ def build_app(backend: Backend) -> gr.Blocks:
             message = render.upload_result(backend.upload(files, progress=_progress(progress, "indexing uploads")))
         except RagError as exc:  # e.g. the seeds folder vanished: say so, keep the page usable
             message = render.message_list([f"error: {exc}"])
+        finally:  # the seeds folder has its copy: Gradio's is no longer pending (ui/access.py PendingUploads)
+            release_uploads(demo.upload_file_set, paths or [])
         return message, documents(), None
 
     def reindex(progress=gr.Progress()):
@@ -138,17 +144,19 @@ def build_app(backend: Backend) -> gr.Blocks:
 
         chat_inputs = [question, messages, turns, k, mode]
         chat_outputs = [chatbot, messages, turns, sources, question]
-        answering = {"show_progress_on": [chatbot, sources], **PRIVATE}
+        answer_group = {"concurrency_id": ANSWERING, "concurrency_limit": backend.workers}
+        index_group = {"concurrency_id": INDEXING, "concurrency_limit": 1, **PRIVATE}
+        answering = {"show_progress_on": [chatbot, sources], **answer_group, **PRIVATE}
         question.submit(respond, chat_inputs, chat_outputs, **answering)
         ask_button.click(respond, chat_inputs, chat_outputs, **answering)
         for button, text in zip(example_buttons, examples):
             button.click(_constant(text), None, question, **PRIVATE).then(respond, chat_inputs, chat_outputs, **answering)
         clear_button.click(clear, None, [chatbot, messages, turns, sources], **PRIVATE)
         chatbot.clear(clear, None, [chatbot, messages, turns, sources], **PRIVATE)  # its own bin icon
-        files.upload(upload, files, [upload_message, status, files], **PRIVATE)
-        reindex_button.click(reindex, None, [upload_message, status], **PRIVATE)
+        files.upload(upload, files, [upload_message, status, files], **index_group)
+        reindex_button.click(reindex, None, [upload_message, status], **index_group)
         demo.load(documents, None, status, **PRIVATE)
-        gr.api(ask, api_name="ask")
+        gr.api(ask, api_name="ask", **answer_group)
     return demo
 
 
@@ -201,7 +209,9 @@ def start(backend: Backend, host: str = "127.0.0.1", port: int = 7860, auth: tup
         _, url, _ = demo.launch(
             server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=True, quiet=True,
             max_file_size=backend.config.max_file_bytes, ssr_mode=False, mcp_server=False, show_error=False,
-            theme=theme, css=render.CSS, js=render.COPY_SCRIPT, _app=GuardedApp(host, allowed_hosts, any_host=share),
+            theme=theme, css=render.CSS, js=render.COPY_SCRIPT,
+            _app=GuardedApp(host, allowed_hosts, any_host=share, max_pending_files=backend.config.max_pending_uploads,
+                            max_pending_bytes=backend.config.max_pending_upload_bytes),
         )
     except OSError as exc:
         raise ChatServerError(

@@ -1,12 +1,18 @@
-"""What the chat page needs from `rag`, behind one lock: the same calls the CLI makes.
+"""What the chat page needs from `rag`: the same calls the CLI makes.
 
-Gradio runs handlers on worker threads; the QA object holds one SQLite connection and one
-model, so questions, uploads and re-indexing take turns.
+Gradio runs handlers on worker threads. Questions never wait for indexing: an upload or a
+re-index writes under the writers' lock while questions go on reading the last published
+generation (each question runs in its own SQLite read snapshot, DESIGN decision 1). A QA object
+holds one SQLite connection, which one question at a time may use, so the backend keeps a pool
+of `workers` of them and a question borrows one; the models behind them are loaded once per
+process (rag/models.py) and shared.
 """
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,22 +40,38 @@ class ChatTurn:
 
 
 class Backend:
+    """Questions answered `config.chat_workers` at a time; one upload or re-index at a time beside them."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.qa = QA(config)
-        self._lock = threading.Lock()
+        self.workers = config.chat_workers
+        self._pool = [QA(config) for _ in range(self.workers)]
+        self._idle: queue.SimpleQueue[QA] = queue.SimpleQueue()
+        for qa in self._pool:
+            self._idle.put(qa)
+        self._writer = threading.Lock()  # uploads and re-indexing take turns; questions never wait for it
 
     def close(self) -> None:
-        self.qa.close()
+        for qa in self._pool:
+            qa.close()
 
     def warm_up(self) -> None:
-        """Load every model a question needs now, so the first one is answered as fast as the next."""
-        self.ask("Who is this about?")
+        """Load every model and each worker's FAISS index now, so the first questions are answered as fast as the next."""
+        for qa in self._pool:
+            qa.ask("Who is this about?")
+
+    @contextmanager
+    def _answerer(self) -> Iterator[QA]:
+        qa = self._idle.get()  # Gradio admits at most `workers` questions at once (ui/app.py)
+        try:
+            yield qa
+        finally:
+            self._idle.put(qa)
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
         question = self._checked(question)
-        with self._lock:
-            return self.qa.ask(question, k=k, mode=mode)
+        with self._answerer() as qa:
+            return qa.ask(question, k=k, mode=mode)
 
     def chat(self, question: str, history: Sequence[Turn], k: int | None = None, mode: str | None = None) -> ChatTurn:
         """Answer a question in a conversation: pronouns refer to earlier turns (rag.followup)."""
@@ -58,15 +80,15 @@ class Backend:
 
     def _checked(self, question: object) -> str:
         """The question trimmed, or a RagError: the page and the API send whatever a client sends."""
-        return self.qa.check_question(question)
+        return self._pool[0].check_question(question)  # reads only the config: any worker's will do
 
     def upload(self, files: Sequence[tuple[Path, str]], progress: ProgressFactory | None = None) -> UploadReport:
-        with self._lock:
+        with self._writer:
             return ingest_uploads(self.config, files, progress=progress)
 
     def reindex(self, progress: ProgressFactory | None = None) -> IndexReport:
         """Exactly `rag index`: only new or changed passages are encoded."""
-        with self._lock:
+        with self._writer:
             return index_seeds(self.config, progress=progress)
 
     def examples(self) -> list[str]:
