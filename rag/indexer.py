@@ -29,7 +29,7 @@ from rag.types import IndexReport
 ProgressFactory = Callable[[int], Callable[[int], None]]
 # How the encode phase turns (embed hash, embed text) pairs into vectors: encode_in_process, or
 # `rag index --ray`'s Ray Data job (rag/ray_encode.py). Called as encode(encoder, pairs, chunk,
-# tick), it yields (hashes, vectors) chunks of about `chunk` rows, keyed by hash in any order;
+# tick), it yields (hashes, vectors) chunks of `chunk` rows (the last may be smaller), keyed by hash, in any order;
 # the indexer commits each chunk as it comes, so a killed run keeps every chunk it received.
 EncodeChunks = Callable[..., Iterable[tuple[list[str], np.ndarray]]]
 
