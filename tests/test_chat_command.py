@@ -3,30 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
+from processes import stop_group, wait_for_line
 
 from conftest import ROOT, invoke_rag, run_rag
 from ui.screenshot import free_port
 
 STARTUP_SECONDS = 240  # indexing + model load on a shared 2-core machine
-
-
-def wait_for_line(proc: subprocess.Popen, needle: str, deadline: float) -> list[str]:
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break  # the process ended
-        lines.append(line.rstrip())
-        if needle in line:
-            return lines
-    raise AssertionError(f"never printed {needle!r}; output:\n" + "\n".join(lines))
 
 
 def test_make_chat_indexes_then_serves_the_page(tmp_path, seeds_copy):
@@ -46,12 +34,7 @@ def test_make_chat_indexes_then_serves_the_page(tmp_path, seeds_copy):
         with urllib.request.urlopen(url + "config") as config:
             assert json.load(config)["title"] == "seed-rag"
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
     assert (tmp_path / "index" / "store.sqlite").exists()
 
 

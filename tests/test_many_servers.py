@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
 
 import pytest
+from processes import stop_group, wait_for_line
 
 from conftest import RAG, ROOT
 from rag.config import Config
@@ -37,30 +37,6 @@ def start_server(config: Config, port: int) -> subprocess.Popen:
     )
 
 
-def wait_until_serving(proc: subprocess.Popen, url: str, deadline: float) -> None:
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip())
-        if f"seed-rag chat: {url}" in line:
-            # Keep draining its output so a chatty server never blocks on a full pipe.
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return
-    raise AssertionError("server never came up:\n" + "\n".join(lines))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture
 def two_servers(tmp_path, seeds_copy, encoder):
     config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
@@ -71,11 +47,11 @@ def two_servers(tmp_path, seeds_copy, encoder):
         urls = [f"http://127.0.0.1:{port}/" for port in ports]
         deadline = time.monotonic() + STARTUP_SECONDS
         for proc, url in zip(procs, urls):
-            wait_until_serving(proc, url, deadline)
+            wait_for_line(proc, f"seed-rag chat: {url}", deadline, drain=True)
         yield config, urls
     finally:
         for proc in procs:
-            stop(proc)
+            stop_group(proc)
 
 
 def test_two_servers_keep_answering_from_one_index_while_a_third_process_publishes(two_servers):
