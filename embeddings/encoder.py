@@ -46,14 +46,15 @@ class Encoder:
     @property
     def model(self) -> MeanPoolingModel:
         """The loaded model, imported lazily (torch and transformers cost ~2 s to import)."""
-        with _LOADING:
-            if self._model is None:
-                os.environ["HF_HUB_OFFLINE"] = "1"
-                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-                import torch
+        if self._model is None:
+            with _LOADING:  # taken only to load: every encode call reads this property
+                if self._model is None:
+                    os.environ["HF_HUB_OFFLINE"] = "1"
+                    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                    import torch
 
-                torch.set_num_threads(self.threads)
-                self._model = MeanPoolingModel(self.model_dir)
+                    torch.set_num_threads(self.threads)
+                    self._model = MeanPoolingModel(self.model_dir)
         return self._model
 
     @property

@@ -77,7 +77,7 @@ def index_seeds(
         _remove_sqlite_files(store_path)
     with Store.open(store_path, create=True) as store:
         report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, timings, started,
-                                encode)
+                                encode or encode_in_process)
     if rebuild:
         # The old store's journal files must not outlive it (SQLite would replay its WAL into the
         # new file); the old file itself is replaced in one rename, so a crash leaves one or the other.
@@ -101,7 +101,7 @@ def encode_missing_vectors(config: Config, progress: ProgressFactory | None = No
         encoder = encoder_for(config, store)
         switching = store.get_meta("model") != encoder.fingerprint
         pending = _pending(store, loaded.documents, config.max_passage_words)
-        return _encode_phase(store, encoder, pending, config, progress, switching, encode)
+        return _encode_phase(store, encoder, pending, config, progress, switching, encode or encode_in_process)
 
 
 def _load(config: Config) -> LoadResult:
@@ -150,7 +150,7 @@ def _encode_phase(
     config: Config,
     progress: ProgressFactory | None,
     switching: bool,
-    encode: EncodeChunks | None = None,
+    encode: EncodeChunks,
 ) -> int:
     """Vectors first, in their own small commits: harmless to readers, kept if the run dies.
     `switching` (first run or another model): unchanged documents need this model's vectors too."""
@@ -173,7 +173,7 @@ def _index(
     progress: ProgressFactory | None,
     timings: dict[str, float],
     started: float,
-    encode: EncodeChunks | None = None,
+    encode: EncodeChunks,
 ) -> tuple[IndexReport, set[str]]:
     """The work of index_seeds on an open store; also returns the FAISS files still in use."""
     mark = time.perf_counter()
@@ -257,14 +257,14 @@ def encode_in_process(
 
 def _encode_missing(
     store: Store, encoder: Encoder, fingerprint: str, texts: dict[str, str], progress: ProgressFactory | None, batch: int,
-    encode: EncodeChunks | None = None,
+    encode: EncodeChunks,
 ) -> int:
     have = store.has_vectors(fingerprint, texts)
     missing = [(h, t) for h, t in texts.items() if h not in have]
     if not missing:
         return 0
     tick = progress(len(missing)) if progress else None
-    for hashes, vectors in (encode or encode_in_process)(encoder, missing, encode_chunk(batch), tick):
+    for hashes, vectors in encode(encoder, missing, encode_chunk(batch), tick):
         with store.transaction():
             store.put_vectors(fingerprint, hashes, vectors)
         crash_point("vectors_committed")

@@ -60,8 +60,6 @@ class _EmbedBatch:
     """One Ray actor: a loaded encoder (one torch thread) that turns a batch of rows into vectors."""
 
     def __init__(self, model_name: str, batch_size: int) -> None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from rag import models
 
         self.encoder = models.encoder(model_name, threads=1, batch_size=batch_size)

@@ -10,6 +10,7 @@ outside it (GuardedApp).
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hmac
 import ipaddress
@@ -135,10 +136,8 @@ def release_uploads(pending: MutableSet[str], paths: Iterable[str]) -> None:
     """Delete Gradio's copies of uploaded files once dealt with (saved into the seeds folder or
     refused) and take them off its list of pending uploads (Blocks.upload_file_set)."""
     for path in paths:
-        try:
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete: forget it either way
             os.unlink(path)
-        except OSError:
-            pass
         pending.discard(str(path))
 
 
