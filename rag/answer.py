@@ -104,6 +104,7 @@ class Extracted:
     overlap: float  # share of the question's content words found in the sentence
     type_fit: float  # 1 when the span is an entity of the type the question asks for, 0 when untyped
     reader_margin: float = 0.0  # the reader's span score over its no-answer score (rag/reader.py)
+    reader_no_answer: float = 0.0  # the lowest no-answer score among the passages read (rag/reader.py)
 
 
 # Tuned on xquad_en and the seed questions (figures in DESIGN.md). Five passages let

@@ -17,7 +17,7 @@ from rag.types import Hit
 # The confidence's inputs, per answerer, in the order of its weights.
 SIGNALS = {
     "rules": ("cosine", "overlap", "type_fit", "coverage", "dense_margin"),
-    "reader": ("cosine", "overlap", "coverage", "dense_margin", "reader_margin"),
+    "reader": ("cosine", "overlap", "coverage", "dense_margin", "reader_margin", "reader_no_answer"),
 }
 # Passages whose evidence the signals weigh (the answer step's reading depth for the rules).
 SIGNAL_PASSAGES = 5
@@ -33,6 +33,10 @@ def signals(extracted: Extracted, hits: list[Hit], info: QuestionInfo, answerer:
     - dense_margin: how far the best dense similarity among the top passages stands above the
       next (an answerable question usually has one passage clearly closest);
     - reader_margin: the reader's best span score minus its no-answer score (reader).
+    - reader_no_answer: the reader's lowest no-answer score among the passages it read: when even
+      the likeliest passage says "no answer here", the documents probably do not say (reader;
+      2-fold on held-out training articles it lifts abstention on gold-removed questions from
+      .644 to .664 at the same ~7.5% of answerable ones wrongly abstained).
     All are scale-free (no raw BM25 score), so the calibration carries over to corpora of any size.
     """
     top = hits[:SIGNAL_PASSAGES]
@@ -45,6 +49,7 @@ def signals(extracted: Extracted, hits: list[Hit], info: QuestionInfo, answerer:
         "coverage": coverage(top, info),
         "dense_margin": dense[0] - dense[1],
         "reader_margin": extracted.reader_margin,
+        "reader_no_answer": extracted.reader_no_answer,
     }
     return [values[name] for name in SIGNALS[answerer]]
 

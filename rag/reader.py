@@ -179,12 +179,13 @@ class Read:
             query.extracted = None
             return
         span = max(spans, key=lambda s: s.score - RANK_PENALTY * s.passage)
-        query.extracted = extracted_from(span, hits, query)
+        query.extracted = extracted_from(span, hits, query, min(s.no_answer for s in spans))
 
 
-def extracted_from(span: Span, hits, query: Query) -> Extracted:
+def extracted_from(span: Span, hits, query: Query, no_answer: float) -> Extracted:
     """The span with its sentence (the one it starts in, widened to the one it ends in) and
-    that sentence's overlap with the question, for the citation and the confidence."""
+    that sentence's overlap with the question, for the citation and the confidence;
+    `no_answer` is the lowest no-answer score among the passages read."""
     passage = hits[span.passage].passage
     bounds = [(s, e) for s, e, _ in sentence_terms(passage.text)]
     s_start = next((s for s, e in bounds if s <= span.start < e), span.start)
@@ -205,4 +206,5 @@ def extracted_from(span: Span, hits, query: Query) -> Extracted:
         overlap=overlap,
         type_fit=0.0,
         reader_margin=span.score - span.no_answer,
+        reader_no_answer=no_answer,
     )

@@ -11,6 +11,7 @@ from rag.corpus import unpack
 from rag.evaluate import load_questions
 from rag.indexer import index_seeds
 from rag.question import analyse
+from rag.reader import Read
 from rag.types import Hit, StoredPassage
 from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS, open_qa
 
@@ -116,6 +117,19 @@ def test_a_question_the_documents_cannot_answer_abstains_and_still_shows_passage
     answer = seed_qa.ask("What is the capital of Australia?")
     assert answer.abstained and answer.text == NOT_FOUND and answer.source is None
     assert answer.citations  # the closest passages are still shown
+
+
+def test_the_readers_no_answer_signal_is_higher_where_the_documents_do_not_say(seed_qa):
+    """The confidence's reader_no_answer signal: the lowest "no answer here" score among the
+    passages read stays high when none of them holds an answer."""
+    config = seed_qa.config
+    read = Read(config.reader_dir, config.reader_passages, config.torch_threads, config.reader_precision)
+    lowest = {}
+    for question in ("Who succeeded Stoltenberg?", "What is the capital of Australia?"):
+        query = seed_qa.retriever.search(question, k=config.reader_passages)
+        read.run(query)
+        lowest[question] = query.extracted.reader_no_answer
+    assert lowest["What is the capital of Australia?"] > lowest["Who succeeded Stoltenberg?"] + 3, lowest
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: the caption 'Stoltenberg ... and his successor, Mark Rutte' "
