@@ -48,9 +48,12 @@ def targets(results: dict) -> list[Target]:
         target = f"<= {limit:.0f} ms" + (", recall@10 >= 0.95" if n == 1_000_000 else "")
         out.append(Target(f"retrieval p50 ({' + '.join(RETRIEVAL)}), {n:,} passages", target, text, met))
     seed = results["seed"]["ask_ms"]["median"]
+    read = results["seed"]["stages_ms"]["read"]["median"]
+    out.append(Target("answer step p50 (the reader), seed index", "<= 60 ms", f"{read:.1f} ms", read <= 60))
     out.append(Target("full answer p50 (warm), seed index", "<= 100 ms", f"{seed:.1f} ms", seed <= 100))
     cold = results["cold_start"]["ask_s"]["median"]
-    out.append(Target("cold `rag ask` wall time", "<= 5 s", f"{cold:.2f} s", cold <= 5))
+    # 5 s before the reader (issue 7); loading it may add 0.5 s (issue 13).
+    out.append(Target("cold `rag ask` wall time", "<= 5.5 s", f"{cold:.2f} s", cold <= 5.5))
     big = _size(results, 1_000_000)
     if big is None:
         out.append(Target("peak RSS at 1M passages (384-d)", "<= 2.5 GB", "not run (--quick)", None))
