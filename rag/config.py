@@ -123,7 +123,7 @@ class Config:
     rerank_model: str | None = None
     rerank_weight: float = 1.0
     max_question_chars: int = 2000
-    # Abstention: logistic confidence over the answer signals (rag/qa.py SIGNALS), calibrated by
+    # Abstention: logistic confidence over the answer signals (rag/confidence.py SIGNALS), calibrated by
     # bench/calibrate_abstention.py on all 1,190 xquad_en questions, each also with its gold
     # document removed, at most 9% wrong abstentions (a margin under the 10%): abstains
     # on 0.838 of the gold-removed questions at 0.089 wrong; fitted on one half and measured on
