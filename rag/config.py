@@ -141,10 +141,10 @@ class Config:
     reader_passages: int = 3
     reader_precision: str = "bfloat16"
     # The reader's abstention (rag/confidence.py SIGNALS["reader"]), calibrated by
-    # bench/calibrate_abstention.py --answerer reader --max-wrong 0.075 on the reader's held-out
+    # bench/calibrate_abstention.py --answerer reader --max-wrong 0.065 on the reader's held-out
     # training articles (bench/heldout_set.py; all 2,578 questions, each also with its gold
     # paragraph removed), with the reader of 2026-12-06 (models/reader/MODEL_CARD.md) and its
-    # lowest no-answer score as a sixth signal, --max-wrong 0.065: abstains on .625 of
+    # lowest no-answer score as a sixth signal: abstains on .625 of
     # gold-removed at .065 wrong (2-fold: .630 at .067). The margin under the 8% of wrong
     # abstentions allowed is there because the rate moves when the calibration meets new
     # questions: the same weights thresholded at 0.075 (0.30) abstained wrongly on .090 of

@@ -11,7 +11,6 @@ from rag.corpus import unpack
 from rag.evaluate import load_questions
 from rag.indexer import index_seeds
 from rag.question import analyse
-from rag.reader import Read
 from rag.types import Hit, StoredPassage
 from tests.conftest import EVAL, SEED_FILE, SEED_QUESTIONS, open_qa
 
@@ -123,7 +122,7 @@ def test_the_readers_no_answer_signal_is_higher_where_the_documents_do_not_say(s
     """The confidence's reader_no_answer signal: the lowest "no answer here" score among the
     passages read stays high when none of them holds an answer."""
     config = seed_qa.config
-    read = Read(config.reader_dir, config.reader_passages, config.torch_threads, config.reader_precision)
+    _, (read, _) = seed_qa.stages(config.mode, "reader")  # the pipeline's own read stage
     lowest = {}
     for question in ("Who succeeded Stoltenberg?", "What is the capital of Australia?"):
         query = seed_qa.retriever.search(question, k=config.reader_passages)
