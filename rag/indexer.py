@@ -75,9 +75,14 @@ def index_seeds(
     if rebuild:
         store_path = config.store_path.with_name(config.store_path.name + ".rebuild")
         _remove_sqlite_files(store_path)
-    with Store.open(store_path, create=True) as store:
-        report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, timings, started,
-                                encode or encode_in_process)
+    try:
+        with Store.open(store_path, create=True) as store:
+            report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, timings,
+                                    started, encode or encode_in_process)
+    except BaseException:
+        if rebuild:  # a half-built store beside the old one would only hold space a full disk needs
+            _remove_sqlite_files(store_path)
+        raise
     if rebuild:
         # The old store's journal files must not outlive it (SQLite would replay its WAL into the
         # new file); the old file itself is replaced in one rename, so a crash leaves one or the other.

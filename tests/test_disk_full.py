@@ -114,6 +114,24 @@ def test_rag_index_on_a_full_disk_says_what_to_free_and_keeps_the_last_generatio
     assert again.generation == first.generation + 1 and again.new == 1
 
 
+@pytest.mark.parametrize("fill", FILLS)
+def test_a_rebuild_on_a_full_disk_leaves_no_half_built_store_and_the_old_one_answers(tmp_path, seeds_copy, encoder,
+                                                                                     monkeypatch, fill):
+    # Old code left store.sqlite.rebuild (as big as the index) in the folder until the next rebuild.
+    config = Config(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
+    first = index_seeds(config)
+    undo = FILLS[fill](monkeypatch)
+    ran = invoke_rag("index", "--rebuild", "--seeds", str(seeds_copy), "--index-dir", str(config.index_dir))
+    undo()
+    assert ran.returncode == 1 and ran.stderr.startswith(f"rag: error: the disk holding {config.index_dir} is full ("), \
+        ran.stderr
+    assert not list(config.index_dir.glob("store.sqlite.rebuild*"))
+    qa = open_qa(config, encoder)
+    answer = qa.ask("Who succeeded Stoltenberg?")
+    qa.close()
+    assert answer.generation == first.generation and "Rutte" in answer.text
+
+
 def test_the_faiss_temp_file_goes_even_in_a_process_that_lives_on(tmp_path, seeds_copy, encoder, monkeypatch):
     # The stale-file sweep spares temp files of live processes, so the chat server (which lives
     # on) kept every failed write's .faiss-gN.index.tmp-PID until it stopped.
