@@ -66,7 +66,8 @@ def index_seeds(
     `encode` (default encode_in_process) makes the missing vectors.
 
     With rebuild=True the store is built afresh beside the old one and swapped in at the end,
-    so a rebuild that dies half-way leaves the old index (sound or not) as it was.
+    so a rebuild that dies half-way leaves the old index (sound or not) as it was, and one that
+    fails (a full disk, Ctrl-C) also removes the half-built store, which would only hold space.
     """
     started = time.perf_counter()
     loaded = _load(config)
@@ -80,7 +81,7 @@ def index_seeds(
             report, in_use = _index(store, config, loaded.documents, list(loaded.warnings), progress, timings,
                                     started, encode or encode_in_process)
     except BaseException:
-        if rebuild:  # a half-built store beside the old one would only hold space a full disk needs
+        if rebuild:
             _remove_sqlite_files(store_path)
         raise
     if rebuild:

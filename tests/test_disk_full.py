@@ -86,6 +86,15 @@ def index_files(config: Config) -> set[str]:
     return {p.name for p in config.index_dir.iterdir() if not p.name.startswith("store.sqlite")}
 
 
+def flagship_answer(config: Config, encoder):
+    """What the index at config answers to the seed's flagship question."""
+    qa = open_qa(config, encoder)
+    try:
+        return qa.ask("Who succeeded Stoltenberg?")
+    finally:
+        qa.close()
+
+
 @pytest.mark.parametrize("fill", FILLS)
 def test_rag_index_on_a_full_disk_says_what_to_free_and_keeps_the_last_generation(tmp_path, seeds_copy, encoder,
                                                                                   monkeypatch, fill):
@@ -105,9 +114,7 @@ def test_rag_index_on_a_full_disk_says_what_to_free_and_keeps_the_last_generatio
     assert lines[0].startswith(f"rag: error: the disk holding {config.index_dir} is full (")
     assert " free, at least " in lines[0] and " needed): free some space and try again" in lines[0]
     assert index_files(config) == before  # no temp file, no unpublished generation
-    qa = open_qa(config, encoder)
-    answer = qa.ask("Who succeeded Stoltenberg?")
-    qa.close()
+    answer = flagship_answer(config, encoder)
     assert answer.generation == first.generation and "Rutte" in answer.text
     assert invoke_rag("status", "--check", "--index-dir", str(config.index_dir)).returncode == 0
     again = index_seeds(config)  # with room again, the same run goes through
@@ -126,9 +133,7 @@ def test_a_rebuild_on_a_full_disk_leaves_no_half_built_store_and_the_old_one_ans
     assert ran.returncode == 1 and ran.stderr.startswith(f"rag: error: the disk holding {config.index_dir} is full ("), \
         ran.stderr
     assert not list(config.index_dir.glob("store.sqlite.rebuild*"))
-    qa = open_qa(config, encoder)
-    answer = qa.ask("Who succeeded Stoltenberg?")
-    qa.close()
+    answer = flagship_answer(config, encoder)
     assert answer.generation == first.generation and "Rutte" in answer.text
 
 
