@@ -115,7 +115,7 @@ bench-ray: $(STAMP)
 	$(BIN)/python -m bench.bench_ray
 
 # Performance (issue 7): every stage side by side, results in bench/results/ and README
-# "Performance". The 1M-passage store is built once into bench/.cache/ (~15 min the first time).
+# "Performance". The 1M-passage store is built once into bench/.cache/ (5-22 min the first time, by machine).
 .PHONY: bench bench-quick
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

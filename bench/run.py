@@ -4,7 +4,7 @@ bench/results/bench.{json,md,png} and the README "Performance" table.
     .venv/bin/python -m bench.run            # 10k, 100k and 1M passages (~20-30 min with the 1M cache)
     .venv/bin/python -m bench.run --quick    # 10k and 100k, 1,000 encoded passages: a few minutes
 
-Bulk stores are built once into bench/.cache/ (the 1M one takes ~12 minutes the first time).
+Bulk stores are built once into bench/.cache/ (the 1M one takes 5-22 minutes the first time, by machine: README "Performance").
 """
 from __future__ import annotations
 
