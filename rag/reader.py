@@ -66,6 +66,20 @@ def windows(tokenizer: Any, questions: Sequence[str], contexts: Sequence[str],
     )
 
 
+def segment_ids(enc: Any, i: int) -> list[int]:
+    """Window i's segment ids (0 question, 1 passage); all 0 for tokenizers without them (MPNet)."""
+    return enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(enc["input_ids"][i])
+
+
+def model_inputs(tokenizer: Any, ids: Any, types: Any, mask: Any) -> dict[str, Any]:
+    """The forward pass's keyword arguments: segment ids only for models that take them (BERT,
+    the shipped reader's architecture, does; MPNet does not)."""
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in tokenizer.model_input_names:
+        inputs["token_type_ids"] = types
+    return inputs
+
+
 @dataclass(frozen=True)
 class Span:
     """The reader's best answer inside one passage."""
@@ -135,11 +149,11 @@ class Reader:
         context = torch.zeros((n, width), dtype=torch.bool)
         for i, row in enumerate(enc["input_ids"]):
             ids[i, : len(row)] = torch.tensor(row)
-            types[i, : len(row)] = torch.tensor(enc["token_type_ids"][i])
+            types[i, : len(row)] = torch.tensor(segment_ids(enc, i))
             mask[i, : len(row)] = 1
             context[i, : len(row)] = torch.tensor([s == 1 for s in enc.sequence_ids(i)])
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bfloat16"):
-            out = self._model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+            out = self._model(**model_inputs(self._tokenizer, ids, types, mask))
         start, end = out.start_logits.float(), out.end_logits.float()
         # Every (start, end) pair inside the passage part of a window, end >= start, bounded length.
         pair = start[:, :, None] + end[:, None, :]

@@ -71,6 +71,15 @@ def test_training_saves_a_model_the_reader_loads_and_reads_with(tiny):
         assert text[span.start : span.end].strip() == text[span.start : span.end]
 
 
+def test_another_packaged_base_without_segment_ids_trains_and_reads(tiny):
+    # all-mpnet-base-v2 (MPNet): its tokenizer makes no token_type_ids and its model takes none.
+    train(tiny, "--max-steps", "1", "--base", "all-mpnet-base-v2")
+    assert json.loads((tiny / "model" / "training.json").read_text())["base"] == "all-mpnet-base-v2"
+    context = FACTS[2][1]
+    [span] = Reader(tiny / "model").read("Where does the Danube end?", [context])
+    assert 0 <= span.start < span.end <= len(context)
+
+
 def test_a_stopped_run_resumes_where_its_checkpoint_was(tiny):
     train(tiny, "--max-steps", "2")
     first = (tiny / "model" / "model.safetensors").read_bytes()

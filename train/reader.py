@@ -107,7 +107,7 @@ def with_negatives(examples: list[Example], per_answerable: float, rng: random.R
 
 def featurize(tokenizer, examples: list[Example], max_tokens: int, stride: int):
     """Windows with start/end token labels (0 = [CLS] = no answer in this window)."""
-    from rag.reader import windows
+    from rag.reader import segment_ids, windows
 
     enc = windows(tokenizer, [e.question for e in examples], [e.context for e in examples], max_tokens, stride)
     features = []
@@ -123,7 +123,7 @@ def featurize(tokenizer, examples: list[Example], max_tokens: int, stride: int):
             if offsets[ctx[0]][0] <= a_start and offsets[ctx[-1]][1] >= a_end:
                 start_tok = next(j for j in ctx if offsets[j][1] > a_start)
                 end_tok = next(j for j in reversed(ctx) if offsets[j][0] < a_end)
-        features.append((ids, enc["token_type_ids"][i], start_tok, end_tok))
+        features.append((ids, segment_ids(enc, i), start_tok, end_tok))
     return features
 
 
@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     from embeddings.registry import resolve_model_dir
+    from rag.reader import model_inputs
 
     hf_logging.set_verbosity_error()
     torch.manual_seed(args.seed)
@@ -302,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     for batch_idx in _schedule(features, args.batch_size, args.seed, data_offset + step) if step < total else ():
         ids, types, mask, starts, ends = (t.to(device) for t in collate(features, batch_idx, tokenizer.pad_token_id))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(input_ids=ids, token_type_ids=types, attention_mask=mask,
-                        start_positions=starts, end_positions=ends)
+            out = model(**model_inputs(tokenizer, ids, types, mask), start_positions=starts, end_positions=ends)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
