@@ -15,7 +15,7 @@ import warnings
 
 from embeddings.pooling import quiet_transformers
 from embeddings.registry import MODELS, resolve_model_dir
-from rag.reader import PRECISIONS, windows
+from rag.reader import PRECISIONS, at_precision, autocast, model_inputs, segment_ids, windows
 
 # A real window's length: the seed's flagship question against one of its 160-word passages.
 QUESTION = "Who succeeded Stoltenberg as NATO secretary general?"
@@ -30,7 +30,7 @@ def forward_ms(model, batch, precision: str, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16"):
+        with torch.inference_mode(), autocast(precision):
             model(**batch)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times[1:])  # the first pass builds oneDNN's kernels
@@ -47,6 +47,7 @@ def main() -> None:
 
     quiet_transformers()
     torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", message=".*(deprecated|pt2e).*")  # torch 2.13 on its int8 API
     default_engine = torch.backends.quantized.engine
     print("| base | parameters | precision | 1 window | 3 windows |")
     print("|---|---|---|---|---|")
@@ -54,17 +55,15 @@ def main() -> None:
         folder = resolve_model_dir(name)
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         enc = windows(tokenizer, [QUESTION] * 3, [PASSAGE] * 3)
-        full = {key: torch.tensor(enc[key]) for key in ("input_ids", "attention_mask")}
+        types = torch.tensor([segment_ids(enc, i) for i in range(len(enc["input_ids"]))])
+        full = model_inputs(tokenizer, torch.tensor(enc["input_ids"]), types, torch.tensor(enc["attention_mask"]))
         base = AutoModelForQuestionAnswering.from_pretrained(str(folder), local_files_only=True).eval()
         params = sum(p.numel() for p in base.parameters())
         one = {key: value[:1] for key, value in full.items()}
         # int8 under torch's default quantized engine (what the reader's "int8" uses) and oneDNN's.
         for precision, engine in [(p, None) for p in PRECISIONS] + [("int8", "onednn")]:
-            model = base
-            if precision == "int8":
-                warnings.filterwarnings("ignore", message=".*(deprecated|pt2e).*")  # torch 2.13 on its int8 API
-                torch.backends.quantized.engine = engine or default_engine
-                model = torch.ao.quantization.quantize_dynamic(base, {torch.nn.Linear}, dtype=torch.qint8)
+            torch.backends.quantized.engine = engine or default_engine
+            model = at_precision(base, precision)
             label = f"{precision} ({engine})" if engine else precision
             print(f"| {name} | {params / 1e6:.0f} M | {label} | {forward_ms(model, one, precision, args.repeats):.1f} ms "
                   f"| {forward_ms(model, full, precision, args.repeats):.1f} ms |", flush=True)

@@ -94,6 +94,23 @@ class Span:
 PRECISIONS = ("float32", "bfloat16", "int8")
 
 
+def at_precision(model: Any, precision: str) -> Any:
+    """The model to run at `precision`: int8 dynamically quantises its linear layers; float32 and
+    bfloat16 run it as loaded (bfloat16 through `autocast`)."""
+    if precision != "int8":
+        return model
+    import torch
+
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def autocast(precision: str) -> Any:
+    """The context a forward pass at `precision` runs in: matrix work in bfloat16 where asked."""
+    import torch
+
+    return torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16")
+
+
 class Reader:
     """The trained model, loaded on first use (a cheap constructor: rag/models.py caches it).
 
@@ -127,9 +144,7 @@ class Reader:
             str(self.model_dir), local_files_only=True, dtype=torch.float32
         )
         model.eval()
-        if self.precision == "int8":
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        self._model, self._tokenizer = model, tokenizer
+        self._model, self._tokenizer = at_precision(model, self.precision), tokenizer
 
     def read(self, question: str, texts: Sequence[str]) -> list[Span]:
         """The best span of each text that has one (windows of all texts in one batch)."""
@@ -152,7 +167,7 @@ class Reader:
             types[i, : len(row)] = torch.tensor(segment_ids(enc, i))
             mask[i, : len(row)] = 1
             context[i, : len(row)] = torch.tensor([s == 1 for s in enc.sequence_ids(i)])
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bfloat16"):
+        with torch.inference_mode(), autocast(self.precision):
             out = self._model(**model_inputs(self._tokenizer, ids, types, mask))
         start, end = out.start_logits.float(), out.end_logits.float()
         # Every (start, end) pair inside the passage part of a window, end >= start, bounded length.
